@@ -1,0 +1,1125 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+import datetime
+import uuid
+from collections import defaultdict
+from email.header import Header
+from email.utils import formataddr
+from itertools import groupby
+from urllib.parse import quote, urlencode, urljoin
+
+from genshi.template import TemplateError as GenshiTemplateError
+from sql import Cast, Literal, Null
+from sql.aggregate import Count, Sum
+from sql.conditionals import Case
+from sql.operators import Concat, Exists
+
+from trytond.config import config
+from trytond.i18n import gettext
+from trytond.model import (
+    EvalEnvironment, Index, ModelAccessProxy, ModelSQL, ModelView, Unique,
+    Workflow, fields)
+from trytond.model.fields.field import domain_validate
+from trytond.pool import Pool
+from trytond.pyson import Bool, Eval, If, PYSONDecoder
+from trytond.report import Report
+from trytond.sendmail import SMTPDataManager, sendmail_transactional
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.tools.email_ import convert_ascii_email
+from trytond.transaction import Transaction, without_check_access
+from trytond.url import http_host
+from trytond.wsgi import Base64Converter
+
+from . import render
+from .exceptions import (
+    ConditionError, DelayError, DomainError, EventError, TemplateError)
+
+EVENTS = {
+    # action: events it produces
+    'send_email': {'email_opened', 'email_clicked'},
+    }
+
+
+def automation_base():
+    return config.get('marketing', 'automation_base', default=http_host())
+
+
+def database_url(path):
+    "Return the URL of path under this module's routes of the database"
+    database = Base64Converter(None).to_url(Transaction().database.name)
+    return urljoin(automation_base(), quote('/m/%s/%s' % (database, path)))
+
+
+class MarketingAutomationMixin:
+    "Mixin of the models that can enter a marketing scenario"
+    __slots__ = ()
+
+    marketing_party = fields.Function(
+        fields.Many2One('party.party', "Marketing Party"),
+        'get_marketing_party', searcher='search_marketing_party')
+
+    def get_marketing_party(self, name):
+        raise NotImplementedError
+
+    @classmethod
+    def search_marketing_party(cls, name, clause):
+        raise NotImplementedError
+
+    @property
+    def marketing_language(self):
+        "The language of the messages"
+        party = self.marketing_party
+        if party and party.lang:
+            return party.lang.code
+
+    @property
+    def marketing_email(self):
+        "The contact mechanism to which messages are sent"
+        if self.marketing_party:
+            return self.marketing_party.contact_mechanism_get('email')
+
+
+class Scenario(Workflow, ModelSQL, ModelView):
+    "Marketing Scenario"
+    __name__ = 'marketing.automation.scenario'
+
+    _states = {
+        'readonly': Eval('state') != 'draft',
+        }
+    name = fields.Char("Name", translate=True)
+    model = fields.Selection(
+        'get_models', "Model", required=True, states=_states)
+    domain = fields.Char(
+        "Domain", required=True, states=_states,
+        help="A PYSON domain to select the records of the scenario.")
+    activities = fields.One2Many(
+        'marketing.automation.activity', 'parent', "Activities")
+    record_count = fields.Function(
+        fields.Integer("Records"), 'get_record_count')
+    record_count_blocked = fields.Function(
+        fields.Integer("Records Blocked"), 'get_record_count')
+    unsubscribable = fields.Boolean(
+        "Unsubscribable",
+        help="If checked, parties are unsubscribed from the scenario "
+        "when their record is blocked.")
+    state = fields.Selection([
+            ('draft', "Draft"),
+            ('running', "Running"),
+            ('stopped', "Stopped"),
+            ], "State", required=True, readonly=True, sort=False)
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(
+                t, (t.state, Index.Equality()),
+                where=t.state == 'running'))
+        cls._transitions |= {
+            ('draft', 'running'),
+            ('running', 'stopped'),
+            ('stopped', 'draft'),
+            }
+        cls._buttons.update({
+                'draft': {
+                    'invisible': Eval('state') != 'stopped',
+                    'depends': ['state'],
+                    },
+                'run': {
+                    'invisible': Eval('state') != 'draft',
+                    'depends': ['state'],
+                    },
+                'stop': {
+                    'invisible': Eval('state') != 'running',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def default_domain(cls):
+        return '[]'
+
+    @classmethod
+    def default_unsubscribable(cls):
+        return False
+
+    @classmethod
+    def default_state(cls):
+        return 'draft'
+
+    @classmethod
+    def _get_models(cls):
+        "Return the names of the models that can enter a scenario"
+        pool = Pool()
+        return [
+            name for name, Model in pool.iterobject()
+            if issubclass(Model, MarketingAutomationMixin)]
+
+    @classmethod
+    def get_models(cls):
+        pool = Pool()
+        Model = pool.get('ir.model')
+        get_name = Model.get_name
+        return [(m, get_name(m)) for m in sorted(cls._get_models())]
+
+    @classmethod
+    def get_record_count(cls, scenarios, names):
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        record = Record.__table__()
+        cursor = Transaction().connection.cursor()
+
+        result = {n: dict.fromkeys(map(int, scenarios), 0) for n in names}
+        for sub_ids in grouped_slice(scenarios):
+            cursor.execute(*record.select(
+                    record.scenario, Count(Literal('*')),
+                    Sum(Case((record.blocked, 1), else_=0)),
+                    where=reduce_ids(record.scenario, sub_ids),
+                    group_by=record.scenario))
+            for scenario_id, count, blocked in cursor:
+                if 'record_count' in names:
+                    result['record_count'][scenario_id] = count
+                if 'record_count_blocked' in names:
+                    result['record_count_blocked'][scenario_id] = blocked or 0
+        if 'record_count' in names:
+            for scenario in scenarios:
+                if scenario.state == 'draft' and scenario.model:
+                    Model = pool.get(scenario.model)
+                    result['record_count'][scenario.id] = Model.search(
+                        scenario.get_domain(), count=True)
+        return result
+
+    def get_domain(self):
+        "Return the decoded domain"
+        return PYSONDecoder({
+                'context': Transaction().context,
+                }).decode(self.domain)
+
+    @classmethod
+    def validate_fields(cls, scenarios, field_names):
+        super().validate_fields(scenarios, field_names)
+        cls.check_domain(scenarios, field_names)
+
+    @classmethod
+    def check_domain(cls, scenarios, field_names=None):
+        pool = Pool()
+        if field_names and not (field_names & {'domain', 'model'}):
+            return
+        for scenario in scenarios:
+            try:
+                Model = pool.get(scenario.model)
+                domain = scenario.get_domain()
+                domain_validate(domain)
+                Model.search_domain(domain)
+            except Exception as exception:
+                raise DomainError(gettext(
+                        'marketing_automation.msg_scenario_invalid_domain',
+                        scenario=scenario.rec_name,
+                        exception=exception)) from exception
+
+    @classmethod
+    def copy(cls, scenarios, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('state', 'draft')
+        return super().copy(scenarios, default=default)
+
+    @classmethod
+    def delete(cls, scenarios):
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        Activity.delete(Activity.search([
+                    ('parent', 'in', [str(s) for s in scenarios]),
+                    ]))
+        super().delete(scenarios)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def draft(cls, scenarios):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('running')
+    def run(cls, scenarios):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('stopped')
+    def stop(cls, scenarios):
+        pass
+
+    @classmethod
+    def trigger(cls, scenarios=None):
+        "Make the new records enter the running scenarios"
+        if scenarios is None:
+            scenarios = cls.search([('state', '=', 'running')])
+        for scenario in scenarios:
+            if scenario.state == 'running':
+                scenario.enter(scenario.new_record_ids())
+
+    def new_record_ids(self):
+        "Return the ids of the records that must enter the scenario"
+        pool = Pool()
+        Model = pool.get(self.model)
+        Party = pool.get('party.party')
+        Record = pool.get('marketing.automation.record')
+        record = Record.__table__()
+        cursor = Transaction().connection.cursor()
+
+        domain = [self.get_domain()]
+        unsubscribed = Party.search([
+                ('marketing_scenario_unsubscribed', '=', self.id),
+                ], query=True)
+        domain.append(['OR',
+                ('marketing_party', '=', None),
+                ('marketing_party', 'not in', unsubscribed),
+                ])
+        query = Model.search(domain, order=[], query=True)
+        reference = Concat(self.model + ',', Cast(query.id, 'VARCHAR'))
+        cursor.execute(*query.select(query.id,
+                where=~Exists(record.select(
+                        Literal(1),
+                        where=(record.scenario == self.id)
+                        & (record.record == reference)))))
+        return [i for i, in cursor]
+
+    def enter(self, ids):
+        "Create the records of ids and their root record activities"
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        Model = pool.get(self.model)
+        now = datetime.datetime.now()
+        for sub_ids in grouped_slice(ids):
+            sub_ids = list(sub_ids)
+            records = Record.create([{
+                        'scenario': self.id,
+                        'record': '%s,%s' % (self.model, i),
+                        } for i in sub_ids])
+            targets = Model.browse(sub_ids)
+            to_create = []
+            for activity in self.activities:
+                passed = set(activity.filter_condition(targets))
+                to_create.extend(
+                    activity.new_record_activity(r, now)
+                    for r, t in zip(records, targets) if t in passed)
+            RecordActivity.create(to_create)
+
+
+class Activity(ModelSQL, ModelView):
+    "Marketing Activity"
+    __name__ = 'marketing.automation.activity'
+
+    name = fields.Char("Name", required=True, translate=True)
+    parent = fields.Reference(
+        "Parent", [
+            ('marketing.automation.scenario', "Scenario"),
+            ('marketing.automation.activity', "Activity"),
+            ], required=True)
+    children = fields.One2Many(
+        'marketing.automation.activity', 'parent', "Children")
+    parent_action = fields.Function(
+        fields.Selection('get_parent_actions', "Parent Action"),
+        'on_change_with_parent_action')
+    event = fields.Selection([
+            (None, ""),
+            ('email_opened', "E-Mail Opened"),
+            ('email_clicked', "E-Mail Clicked"),
+            ], "Event")
+    negative = fields.Boolean(
+        "Negative",
+        help="Check to execute the activity "
+        "if the event has not happened by the end of the delay.")
+    on = fields.Function(fields.Selection([
+                (None, ""),
+                ('email_opened', "E-Mail Opened"),
+                ('email_opened_not', "E-Mail Not Opened"),
+                ('email_clicked', "E-Mail Clicked"),
+                ('email_clicked_not', "E-Mail Not Clicked"),
+                ], "On",
+            states={
+                'invisible': ~Eval('parent_action').in_(list(EVENTS)),
+                }),
+        'get_on', setter='set_on')
+    condition = fields.Char(
+        "Condition",
+        help="The PYSON statement that the record must match "
+        "in order to execute the activity.\n"
+        'The record is represented by "self".')
+    delay = fields.TimeDelta(
+        "Delay",
+        states={
+            'required': Eval('negative', False),
+            },
+        help="After how much time the action is executed.")
+    action = fields.Selection([
+            (None, ""),
+            ('send_email', "Send E-Mail"),
+            ], "Action")
+
+    _email_states = {
+        'invisible': Eval('action') != 'send_email',
+        'required': Eval('action') == 'send_email',
+        }
+    email_from = fields.Char(
+        "From", translate=True,
+        states={
+            'invisible': _email_states['invisible'],
+            },
+        help="Leave empty to use the value defined in the configuration.")
+    email_title = fields.Char(
+        "E-Mail Title", translate=True, states=_email_states,
+        help="The subject of the e-mail, a Genshi text template.\n"
+        'The record is represented by "record".')
+    email_template = fields.Text(
+        "E-Mail Template", translate=True, states=_email_states,
+        help="The HTML content of the e-mail, a Genshi template.\n"
+        'The record is represented by "record".')
+    del _email_states
+
+    record_count = fields.Function(
+        fields.Integer("Records"), 'get_record_count')
+    email_opened = fields.Function(
+        fields.Integer("E-Mails Opened",
+            states={
+                'invisible': Eval('action') != 'send_email',
+                }),
+        'get_record_count')
+    email_clicked = fields.Function(
+        fields.Integer("E-Mails Clicked",
+            states={
+                'invisible': Eval('action') != 'send_email',
+                }),
+        'get_record_count')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.parent, Index.Equality())))
+
+    @classmethod
+    def default_negative(cls):
+        return False
+
+    @classmethod
+    def get_parent_actions(cls):
+        return cls.fields_get(['action'])['action']['selection']
+
+    @fields.depends('parent')
+    def on_change_with_parent_action(self, name=None):
+        if isinstance(self.parent, Activity):
+            return self.parent.action
+
+    def get_on(self, name):
+        if self.event:
+            return self.event + ('_not' if self.negative else '')
+
+    @classmethod
+    def set_on(cls, activities, name, value):
+        event, negative = cls.split_on(value)
+        cls.write(activities, {
+                'event': event,
+                'negative': negative,
+                })
+
+    @staticmethod
+    def split_on(value):
+        "Return the event and negative of an on value"
+        if value and value.endswith('_not'):
+            return value[:-len('_not')], True
+        return value, False
+
+    @fields.depends('on')
+    def on_change_on(self):
+        self.event, self.negative = self.split_on(self.on)
+
+    @classmethod
+    def get_record_count(cls, activities, names):
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        record_activity = RecordActivity.__table__()
+        cursor = Transaction().connection.cursor()
+
+        def count(condition):
+            return Sum(Case((condition, 1), else_=0))
+
+        columns = {
+            'record_count': count(record_activity.state == 'done'),
+            'email_opened': count(record_activity.email_opened),
+            'email_clicked': count(record_activity.email_clicked),
+            }
+        result = {n: dict.fromkeys(map(int, activities), 0) for n in names}
+        for sub_ids in grouped_slice(activities):
+            cursor.execute(*record_activity.select(
+                    record_activity.activity,
+                    *(columns[n] for n in names),
+                    where=reduce_ids(record_activity.activity, sub_ids),
+                    group_by=record_activity.activity))
+            for activity_id, *values in cursor:
+                for name, value in zip(names, values):
+                    result[name][activity_id] = value or 0
+        return result
+
+    @classmethod
+    def validate_fields(cls, activities, field_names):
+        super().validate_fields(activities, field_names)
+        cls.check_condition(activities, field_names)
+        cls.check_delay(activities, field_names)
+        cls.check_event(activities, field_names)
+        cls.check_email(activities, field_names)
+
+    @classmethod
+    def check_condition(cls, activities, field_names=None):
+        if field_names and 'condition' not in field_names:
+            return
+        for activity in activities:
+            if not activity.condition:
+                continue
+            try:
+                PYSONDecoder(noeval=True).decode(activity.condition)
+            except Exception as exception:
+                raise ConditionError(gettext(
+                        'marketing_automation.msg_activity_invalid_condition',
+                        condition=activity.condition,
+                        activity=activity.rec_name,
+                        exception=exception)) from exception
+
+    @classmethod
+    def check_delay(cls, activities, field_names=None):
+        if field_names and not (field_names & {'delay', 'negative'}):
+            return
+        for activity in activities:
+            if activity.delay is not None and (
+                    activity.delay < datetime.timedelta()):
+                raise DelayError(gettext(
+                        'marketing_automation.msg_activity_delay_negative',
+                        activity=activity.rec_name))
+            if activity.negative and activity.delay is None:
+                raise DelayError(gettext(
+                        'marketing_automation.msg_activity_negative_no_delay',
+                        activity=activity.rec_name))
+
+    @classmethod
+    def check_event(cls, activities, field_names=None):
+        if field_names and not (
+                field_names & {'event', 'negative', 'parent', 'action'}):
+            return
+        # Check also the children as the action of their parent may change
+        for activity in activities + sum(
+                (list(a.children) for a in activities), []):
+            if not activity.event and not activity.negative:
+                continue
+            parent_action = (
+                activity.parent.action
+                if isinstance(activity.parent, Activity) else None)
+            if activity.event not in EVENTS.get(parent_action, set()):
+                raise EventError(gettext(
+                        'marketing_automation.msg_activity_invalid_event',
+                        activity=activity.rec_name,
+                        on=activity.on or activity.event or '',
+                        parent=activity.parent.rec_name
+                        if activity.parent else ''))
+
+    @classmethod
+    def check_email(cls, activities, field_names=None):
+        if field_names and not (
+                field_names & {'email_title', 'email_template', 'action'}):
+            return
+        for activity in activities:
+            if activity.action != 'send_email':
+                continue
+            for field_name, compile_ in [
+                    ('email_title', render.title_template),
+                    ('email_template', render.body_template),
+                    ]:
+                source = getattr(activity, field_name)
+                if not source:
+                    raise TemplateError(gettext(
+                            'marketing_automation.msg_activity_email_required',
+                            activity=activity.rec_name,
+                            field=cls.__names__(field_name)['field']))
+                try:
+                    compile_(source)
+                except Exception as exception:
+                    raise TemplateError(gettext(
+                            'marketing_automation'
+                            '.msg_activity_invalid_email_template',
+                            activity=activity.rec_name,
+                            field=cls.__names__(field_name)['field'],
+                            exception=exception)) from exception
+
+    @classmethod
+    def copy(cls, activities, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('children')
+        new_activities = super().copy(activities, default=default)
+        # Copy the sub-tree with the new activities as parent
+        for activity, new_activity in zip(activities, new_activities):
+            cls.copy(activity.children, default={
+                    'parent': str(new_activity),
+                    })
+        return new_activities
+
+    @classmethod
+    def delete(cls, activities):
+        children = sum((list(a.children) for a in activities), [])
+        if children:
+            cls.delete(children)
+        super().delete(activities)
+
+    def new_record_activity(self, record, now):
+        "Return the values of the waiting record activity for record"
+        if self.event and not self.negative:
+            # Scheduled when the event happens
+            at = None
+        else:
+            at = now + (self.delay or datetime.timedelta())
+        return {
+            'record': record.id,
+            'activity': self.id,
+            'at': at,
+            'state': 'waiting',
+            }
+
+    def filter_condition(self, records):
+        "Return the records that match the condition"
+        if not self.condition:
+            return list(records)
+        return [r for r in records if self.evaluate_condition(r)]
+
+    def evaluate_condition(self, record):
+        env = EvalEnvironment(record, record.__class__)
+        return bool(PYSONDecoder({
+                    'self': env,
+                    'context': Transaction().context,
+                    }).decode(self.condition))
+
+    def execute(self, record_activities, **kwargs):
+        """Execute the action on the record activities of existing records
+        that match the condition and return those"""
+        records = [ra.record.record for ra in record_activities]
+        existing = set(self._existing(records))
+        passed = set(self.filter_condition(
+                [r for r in records if r in existing]))
+        executed = [
+            ra for ra, r in zip(record_activities, records) if r in passed]
+        if self.action and executed:
+            getattr(self, 'execute_' + self.action)(executed, **kwargs)
+        return executed
+
+    @staticmethod
+    def _existing(records):
+        "Return the records that are not deleted"
+        pool = Pool()
+        result = []
+        key = lambda r: r.__name__  # noqa: E731
+        for model, sub_records in groupby(sorted(records, key=key), key=key):
+            Model = pool.get(model)
+            ids = [r.id for r in sub_records]
+            with without_check_access(), Transaction().set_context(
+                    active_test=False):
+                result.extend(Model.search([('id', 'in', ids)], order=[]))
+        return result
+
+    def execute_send_email(
+            self, record_activities, smtpd_datamanager=None, **kwargs):
+        pool = Pool()
+        Email = pool.get('ir.email')
+        if smtpd_datamanager is None:
+            smtpd_datamanager = SMTPDataManager()
+        sender = (config.get('marketing', 'email_from')
+            or config.get('email', 'from'))
+        templates = {}
+        emails = []
+        for record_activity in record_activities:
+            record = record_activity.record.record
+            contact = record.marketing_email
+            if not contact or not contact.email:
+                continue
+            language = record.marketing_language
+            if language not in templates:
+                templates[language] = self._email_templates(language)
+            from_, title, body = templates[language]
+            with Transaction().set_context(language=language):
+                subject, html, text = render.render(
+                    title, body, self.email_context(record),
+                    record_activity.convert_href,
+                    record_activity.image_url)
+            to = formataddr((
+                    str(Header(contact.party.rec_name, 'utf-8'))
+                    if contact.party.rec_name else '',
+                    convert_ascii_email(contact.email)))
+            msg = render.message(
+                sender, from_ or sender, to, subject, html, text)
+            sendmail_transactional(
+                sender, [convert_ascii_email(contact.email)], msg,
+                datamanager=smtpd_datamanager)
+            emails.append(Email(
+                    recipients=to,
+                    addresses=[{'address': contact.email}],
+                    subject=subject,
+                    body=html,
+                    resource=record,
+                    marketing_automation_activity=self,
+                    marketing_automation_record=record_activity.record))
+        Email.save(emails)
+
+    def _email_templates(self, language):
+        "Return the from, and the compiled title and body templates"
+        with Transaction().set_context(language=language):
+            activity = self.__class__(self.id)
+            return (
+                activity.email_from,
+                render.title_template(activity.email_title),
+                render.body_template(activity.email_template))
+
+    @classmethod
+    def email_context(cls, record):
+        "Return the context of the e-mail templates"
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        context = {
+            'record': ModelAccessProxy(record, {
+                    '_groups': [
+                        ModelData.get_id('marketing', 'group_marketing')],
+                    }),
+            'datetime': datetime,
+            }
+        for name in [
+                'format_date', 'format_datetime', 'format_timedelta',
+                'format_currency', 'format_number', 'format_number_symbol']:
+            context[name] = getattr(Report, name)
+        return context
+
+
+class Record(ModelSQL, ModelView):
+    "Marketing Record"
+    __name__ = 'marketing.automation.record'
+
+    scenario = fields.Many2One(
+        'marketing.automation.scenario', "Scenario",
+        required=True, ondelete='CASCADE')
+    record = fields.Reference(
+        "Record", selection='get_models', required=True)
+    blocked = fields.Boolean("Blocked", readonly=True)
+    uuid = fields.Char("UUID", readonly=True, required=True, strip=False)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints = [
+            ('scenario_record_unique', Unique(t, t.scenario, t.record),
+                'marketing_automation.msg_record_scenario_record_unique'),
+            ('uuid_unique', Unique(t, t.uuid),
+                'marketing_automation.msg_record_uuid_unique'),
+            ]
+        cls._sql_indexes.add(
+            Index(t, (t.record, Index.Equality())))
+        cls._buttons.update({
+                'block': {
+                    'invisible': Eval('blocked', False),
+                    'depends': ['blocked'],
+                    },
+                })
+
+    @classmethod
+    def default_blocked(cls):
+        return False
+
+    @classmethod
+    def default_uuid(cls):
+        return uuid.uuid4().hex
+
+    @classmethod
+    def get_models(cls):
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        return Scenario.get_models()
+
+    def get_rec_name(self, name):
+        if self.record:
+            return self.record.rec_name
+        return ''
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        domain = ['OR']
+        for model in cls._fields['record'].get_selection(cls, 'record', None):
+            model = model[0]
+            if model:
+                domain.append(('record.rec_name',) + tuple(clause[1:])
+                    + (model,))
+        return domain
+
+    @classmethod
+    def create(cls, vlist):
+        vlist = [v.copy() for v in vlist]
+        for values in vlist:
+            # Ensure a different uuid for each record
+            values.setdefault('uuid', cls.default_uuid())
+        return super().create(vlist)
+
+    @classmethod
+    def copy(cls, records, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('uuid', None)
+        default.setdefault('blocked', False)
+        return super().copy(records, default=default)
+
+    @classmethod
+    @ModelView.button
+    def block(cls, records):
+        "Block the records, cancel their waiting record activities and "
+        "unsubscribe their parties from the unsubscribable scenarios"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        records = [r for r in records if not r.blocked]
+        if not records:
+            return
+        records += cls._unsubscribe(records)
+        cls.write(records, {'blocked': True})
+        RecordActivity.cancel(RecordActivity.search([
+                    ('record', 'in', [r.id for r in records]),
+                    ('state', '=', 'waiting'),
+                    ]))
+
+    @classmethod
+    def _unsubscribe(cls, records):
+        """Unsubscribe the parties from the unsubscribable scenarios
+        and return the other records of those parties in the scenarios"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        others = []
+        parties = defaultdict(set)
+        for record in records:
+            if (record.scenario.unsubscribable
+                    and record.record
+                    and record.record in Activity._existing([record.record])):
+                party = record.record.marketing_party
+                if party:
+                    parties[party].add(record.scenario)
+        for party, scenarios in parties.items():
+            Party.write([party], {
+                    'marketing_scenario_unsubscribed': [
+                        ('add', [s.id for s in scenarios])],
+                    })
+            for scenario in scenarios:
+                Model = pool.get(scenario.model)
+                targets = Model.search([('marketing_party', '=', party.id)])
+                others.extend(cls.search([
+                            ('scenario', '=', scenario.id),
+                            ('record', 'in', [str(t) for t in targets]),
+                            ('blocked', '=', False),
+                            ]))
+        return [r for r in others if r not in records]
+
+    @classmethod
+    def unsubscribe(cls, uuid):
+        "Block the record of uuid and return it, or None"
+        records = cls.search([('uuid', '=', uuid)], limit=1)
+        if records:
+            record, = records
+            cls.block([record])
+            return record
+
+    @property
+    def language(self):
+        if self.record and self.record in Activity._existing([self.record]):
+            return self.record.marketing_language
+
+    def get_unsubscribe_url(self, next_=None):
+        params = {'r': self.uuid}
+        if next_:
+            params['next'] = next_
+        return database_url('unsubscribe') + '?' + urlencode(params)
+
+    def unsubscribe_page(self):
+        "Return the HTML page that confirms the unsubscription"
+        pool = Pool()
+        Unsubscribe = pool.get(
+            'marketing.automation.unsubscribe', type='report')
+        with Transaction().set_context(language=self.language):
+            _, content, _, _ = Unsubscribe.execute([self.id], {})
+        return content
+
+
+class RecordActivity(Workflow, ModelSQL, ModelView):
+    "Marketing Record Activity"
+    __name__ = 'marketing.automation.record.activity'
+
+    record = fields.Many2One(
+        'marketing.automation.record', "Record",
+        required=True, ondelete='CASCADE')
+    activity = fields.Many2One(
+        'marketing.automation.activity', "Activity",
+        required=True, ondelete='CASCADE')
+    activity_action = fields.Function(
+        fields.Selection('get_activity_actions', "Activity Action"),
+        'on_change_with_activity_action')
+    at = fields.DateTime(
+        "At", states={
+            'readonly': Eval('state') != 'waiting',
+            })
+    email_opened = fields.Boolean(
+        "E-Mail Opened", readonly=True,
+        states={
+            'invisible': Eval('activity_action') != 'send_email',
+            })
+    email_clicked = fields.Boolean(
+        "E-Mail Clicked", readonly=True,
+        states={
+            'invisible': Eval('activity_action') != 'send_email',
+            })
+    state = fields.Selection([
+            ('waiting', "Waiting"),
+            ('done', "Done"),
+            ('cancelled', "Cancelled"),
+            ], "State", required=True, readonly=True, sort=False)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints = [
+            ('activity_record_unique', Unique(t, t.activity, t.record),
+                'marketing_automation.msg_record_activity_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(
+                    t, (t.at, Index.Range()), (t.state, Index.Equality()),
+                    where=t.state == 'waiting'),
+                Index(
+                    t, (t.record, Index.Range()),
+                    (t.activity, Index.Range())),
+                })
+        cls._order.insert(0, ('at', 'ASC NULLS LAST'))
+        cls._transitions |= {
+            ('waiting', 'done'),
+            ('waiting', 'cancelled'),
+            }
+        email_button = {
+            'invisible': ((Eval('state') != 'done')
+                | (Eval('activity_action') != 'send_email')),
+            'depends': ['state', 'activity_action'],
+            }
+        cls._buttons.update({
+                'on_email_opened': {
+                    **email_button,
+                    'readonly': Eval('email_opened', False),
+                    'depends': email_button['depends'] + ['email_opened'],
+                    },
+                'on_email_clicked': {
+                    **email_button,
+                    'readonly': Eval('email_clicked', False),
+                    'depends': email_button['depends'] + ['email_clicked'],
+                    },
+                })
+
+    @classmethod
+    def default_state(cls):
+        return 'waiting'
+
+    @classmethod
+    def default_email_opened(cls):
+        return False
+
+    @classmethod
+    def default_email_clicked(cls):
+        return False
+
+    @classmethod
+    def get_activity_actions(cls):
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        return Activity.fields_get(['action'])['action']['selection']
+
+    @fields.depends('activity', '_parent_activity.action')
+    def on_change_with_activity_action(self, name=None):
+        if self.activity:
+            return self.activity.action
+
+    def get_rec_name(self, name):
+        return '%s @ %s' % (self.activity.rec_name, self.record.rec_name)
+
+    @classmethod
+    @Workflow.transition('done')
+    def do(cls, record_activities):
+        pass
+
+    @classmethod
+    @Workflow.transition('cancelled')
+    def cancel(cls, record_activities):
+        pass
+
+    @classmethod
+    def _due_query(cls, now):
+        "Return the query of the due record activities in execution order"
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        Scenario = pool.get('marketing.automation.scenario')
+        record_activity = cls.__table__()
+        record = Record.__table__()
+        scenario = Scenario.__table__()
+        return (record_activity
+            .join(record, condition=record_activity.record == record.id)
+            .join(scenario, condition=record.scenario == scenario.id)
+            .select(record_activity.id,
+                where=(record_activity.state == 'waiting')
+                & (record_activity.at != Null)
+                & (record_activity.at <= now)
+                & ~record.blocked
+                & (scenario.state == 'running'),
+                order_by=[record_activity.at.asc, record_activity.id.asc]))
+
+    @classmethod
+    def process(cls):
+        "Execute the record activities that are due now"
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*cls._due_query(datetime.datetime.now()))
+        ids = [i for i, in cursor]
+        smtpd_datamanager = SMTPDataManager()
+        for sub_ids in grouped_slice(ids, cls._process_batch_size()):
+            cls.execute(
+                cls.browse(sub_ids), smtpd_datamanager=smtpd_datamanager)
+
+    @classmethod
+    def _process_batch_size(cls):
+        return config.getint(
+            'marketing', 'automation_batch_size', default=1000)
+
+    @classmethod
+    def execute(cls, record_activities, **kwargs):
+        "Run the waiting record activities and create their children"
+        now = datetime.datetime.now()
+        record_activities = [
+            ra for ra in record_activities if ra.state == 'waiting']
+        executed = []
+        key = lambda ra: ra.activity  # noqa: E731
+        record_activities = sorted(record_activities, key=key)
+        for activity, sub_activities in groupby(record_activities, key=key):
+            executed.extend(activity.execute(list(sub_activities), **kwargs))
+        cls.create([
+                child.new_record_activity(ra.record, now)
+                for ra in executed
+                for child in ra.activity.children])
+        cls.do(record_activities)
+        # A negative activity that runs excludes its positive siblings
+        cls.cancel(cls._siblings(
+                [ra for ra in record_activities if ra.activity.negative],
+                negative=False))
+
+    @classmethod
+    def _siblings(cls, record_activities, negative, event=None):
+        """Return the waiting record activities of the siblings on the same
+        event (or on event) of the record activities"""
+        domain = ['OR']
+        for ra in record_activities:
+            if not isinstance(ra.activity.parent, Activity):
+                continue
+            domain.append([
+                    ('record', '=', ra.record.id),
+                    ('activity.parent', '=', str(ra.activity.parent)),
+                    ('activity.event', '=', event or ra.activity.event),
+                    ('activity.negative', '=', negative),
+                    ])
+        if len(domain) == 1:
+            return []
+        return cls.search([
+                ('state', '=', 'waiting'),
+                domain,
+                ])
+
+    @classmethod
+    def _children(cls, record_activities, event, negative):
+        "Return the waiting record activities of the children on event"
+        domain = ['OR']
+        for ra in record_activities:
+            domain.append([
+                    ('record', '=', ra.record.id),
+                    ('activity.parent', '=', str(ra.activity)),
+                    ])
+        if len(domain) == 1:
+            return []
+        return cls.search([
+                ('state', '=', 'waiting'),
+                ('activity.event', '=', event),
+                ('activity.negative', '=', negative),
+                domain,
+                ])
+
+    @classmethod
+    def _filter_event(cls, record_activities, field_name):
+        "Return the record activities for which the event is new and active"
+        return [ra for ra in record_activities
+            if ra.state == 'done'
+            and not getattr(ra, field_name)
+            and not ra.record.blocked
+            and ra.record.scenario.state == 'running']
+
+    @classmethod
+    def _on_event(cls, record_activities, event):
+        "Schedule the positive children and cancel the negative ones"
+        now = datetime.datetime.now()
+        cls.write(record_activities, {event: True})
+        to_write = []
+        for child in cls._children(record_activities, event, negative=False):
+            if child.at is None:
+                to_write.extend(([child], {
+                            'at': now + (
+                                child.activity.delay or datetime.timedelta()),
+                            }))
+        if to_write:
+            cls.write(*to_write)
+        cls.cancel(cls._children(record_activities, event, negative=True))
+
+    @classmethod
+    @ModelView.button
+    def on_email_opened(cls, record_activities):
+        cls._on_event(
+            cls._filter_event(record_activities, 'email_opened'),
+            'email_opened')
+
+    @classmethod
+    @ModelView.button
+    def on_email_clicked(cls, record_activities):
+        clicked = cls._filter_event(record_activities, 'email_clicked')
+        # A click on a message not seen opened (images blocked) is an open
+        cls.on_email_opened(clicked)
+        cls._on_event(clicked, 'email_clicked')
+
+    def convert_href(self, href):
+        "Return the URL of href in the e-mail of the record activity"
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        unsubscribe, next_ = render.unsubscribe_next(href)
+        if unsubscribe:
+            return self.record.get_unsubscribe_url(next_)
+        url = ShortenedURL(
+            record=self,
+            method='marketing.automation.record.activity|on_email_clicked',
+            redirect_url=href)
+        url.save()
+        return url.shortened_url
+
+    @property
+    def image_url(self):
+        "The URL of the image that records the open of the e-mail"
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        url = ShortenedURL(
+            record=self,
+            method='marketing.automation.record.activity|on_email_opened',
+            redirect_url=urljoin(automation_base(), '/m/empty.gif'))
+        url.save()
+        return url.shortened_url
+
+
+class Unsubscribe(Report):
+    __name__ = 'marketing.automation.unsubscribe'
