@@ -1,0 +1,91 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"Real servers on loopback for the tests"
+import email
+import email.policy
+import socket
+import threading
+from contextlib import contextmanager
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from aiosmtpd.controller import Controller
+
+from trytond.config import config
+
+
+class SMTPSink:
+    "Keep the messages that the SMTP server accepted"
+
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(
+            envelope.original_content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append((envelope.rcpt_tos, message))
+        return '250 OK'
+
+    def pop(self):
+        "Return and forget the received messages"
+        with self.lock:
+            messages, self.messages = self.messages, []
+        return [m for _, m in messages]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def smtp_server(handler=None):
+    """Run an SMTP server on loopback and send the e-mails of trytond to it
+    Yield its handler."""
+    handler = handler or SMTPSink()
+    controller = Controller(handler, hostname='127.0.0.1', port=free_port())
+    controller.start()
+    uri = config.get('email', 'uri')
+    config.set('email', 'uri', 'smtp://127.0.0.1:%s' % controller.port)
+    try:
+        yield handler
+    finally:
+        config.set('email', 'uri', uri)
+        controller.stop()
+
+
+def start_smtp_server(handler=None):
+    "Start an SMTP server for a doctest and return its handler and stopper"
+    manager = smtp_server(handler)
+
+    def stop():
+        manager.__exit__(None, None, None)
+    return manager.__enter__(), stop
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def http_server(app):
+    "Serve the WSGI app on loopback and yield its base URL"
+    server = make_server('127.0.0.1', 0, app, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield 'http://127.0.0.1:%s' % server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def html_part(message):
+    return message.get_body(('html',)).get_content()
+
+
+def text_part(message):
+    return message.get_body(('plain',)).get_content()
