@@ -1,0 +1,73 @@
+# Development helpers for the marketing_automation Tryton module.
+#
+#   make venv             create .venv and install the module with its test
+#                         dependencies (re-run automatically when setup.py or
+#                         tryton.cfg change)
+#   make test             run the test suite on SQLite, then on PostgreSQL
+#                         when POSTGRESQL_URI is set
+#   make test-sqlite      run the test suite on SQLite only
+#   make test-postgresql  run the test suite on PostgreSQL only
+#                         (needs POSTGRESQL_URI, e.g. postgresql://user@host:port/)
+#   make demo / serve     run the demo package
+#   make clean            remove build artefacts and caches
+
+PYTHON ?= python3
+VENV ?= .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Extra packages installed in the venv besides '.[test]'
+# (the PostgreSQL driver is needed by test-postgresql).
+VENV_EXTRA ?= psycopg2-binary
+
+POSTGRESQL_URI ?=
+PG_DB_NAME ?= test_marketing_automation
+UNITTEST := -m unittest discover -s tests -v
+
+.PHONY: venv test test-sqlite test-postgresql demo serve clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py tryton.cfg
+	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --upgrade pip
+	$(VENV_PYTHON) -m pip install -e '.[test]' $(VENV_EXTRA)
+	touch $@
+
+# Run both backends even if the first one fails, and fail if either failed.
+test: venv
+	@status=0; \
+	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	if [ -n "$(POSTGRESQL_URI)" ]; then \
+		$(MAKE) --no-print-directory test-postgresql || status=1; \
+	else \
+		echo "=== PostgreSQL: skipped (POSTGRESQL_URI is not set) ==="; \
+	fi; \
+	if [ $$status -ne 0 ]; then \
+		echo "=== FAILED: see the output above ===" >&2; \
+	fi; \
+	exit $$status
+
+test-sqlite: venv
+	@echo "=== Testing on SQLite ==="
+	TRYTOND_DATABASE_URI=sqlite:// DB_NAME=:memory: \
+		$(VENV_PYTHON) $(UNITTEST)
+
+test-postgresql: venv
+	@if [ -z "$(POSTGRESQL_URI)" ]; then \
+		echo "POSTGRESQL_URI is not set" >&2; exit 1; fi
+	@echo "=== Testing on PostgreSQL ($(POSTGRESQL_URI)) ==="
+	TRYTOND_DATABASE_URI=$(POSTGRESQL_URI) DB_NAME=$(PG_DB_NAME) \
+		$(VENV_PYTHON) $(UNITTEST)
+
+demo: venv
+	$(VENV_PYTHON) -m demo.run
+
+serve: venv
+	$(VENV_PYTHON) -m demo.serve
+
+clean:
+	rm -rf build dist *.egg-info .tox
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print \
+		| xargs rm -rf
+	find . -path ./$(VENV) -prune -o -name '*.pyc' -type f -print \
+		| xargs rm -f
