@@ -5,6 +5,8 @@ import email
 import email.policy
 import socket
 import threading
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -70,17 +72,40 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-@contextmanager
-def http_server(app):
-    "Serve the WSGI app on loopback and yield its base URL"
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def fetch_over_http(app, paths):
+    """Serve the WSGI app on loopback while a client fetches the paths
+    without following redirects, and return their (status, headers, body)
+
+    The server runs in this thread because the tests' database connection
+    belongs to it."""
     server = make_server('127.0.0.1', 0, app, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server.timeout = 0.1
+    base = 'http://127.0.0.1:%s' % server.server_port
+    opener = urllib.request.build_opener(_NoRedirect)
+    results = []
+
+    def fetch():
+        for path in paths:
+            try:
+                with opener.open(base + path, timeout=30) as response:
+                    results.append(
+                        (response.status, response.headers, response.read()))
+            except urllib.error.HTTPError as error:
+                results.append((error.code, error.headers, error.read()))
+
+    client = threading.Thread(target=fetch, daemon=True)
+    client.start()
     try:
-        yield 'http://127.0.0.1:%s' % server.server_port
+        while client.is_alive():
+            server.handle_request()
     finally:
-        server.shutdown()
         server.server_close()
+    return results
 
 
 def html_part(message):

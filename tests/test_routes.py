@@ -1,0 +1,198 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+import datetime as dt
+from urllib.parse import quote, urlencode, urlsplit
+
+from lxml import html as lxml_html
+
+from trytond.pool import Pool
+from trytond.tests.test_tryton import DB_NAME, RouteTestCase
+from trytond.transaction import Transaction
+from trytond.wsgi import Base64Converter, app
+
+from trytond.modules.marketing_automation.tests.tools import (
+    fetch_over_http, html_part, smtp_server)
+
+TEMPLATE = """<html><body>
+<p>Hello ${record.name}</p>
+<a href="https://shop.example.com/">Shop</a>
+<a href="unsubscribe">Unsubscribe</a>
+<a href="unsubscribe|https://www.example.com/bye">Leave</a>
+</body></html>"""
+NAMES = ['open', 'click', 'unsubscribe', 'next', 'http']
+
+
+class MarketingAutomationRouteTestCase(RouteTestCase):
+    "Test the routes of Marketing Automation"
+    module = 'marketing_automation'
+
+    @classmethod
+    def setUpClass(cls):
+        with smtp_server() as smtp:
+            # The e-mails are sent when setUpDatabase commits
+            super().setUpClass()
+        cls.messages = {
+            m['To'].addresses[0].username: m for m in smtp.pop()}
+
+    @classmethod
+    def setUpDatabase(cls):
+        pool = Pool()
+        Party = pool.get('party.party')
+        Scenario = pool.get('marketing.automation.scenario')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+
+        parties = Party.create([{
+                    'name': name,
+                    'contact_mechanisms': [('create', [{
+                                    'type': 'email',
+                                    'value': '%s@example.com' % name,
+                                    }])],
+                    } for name in NAMES])
+        scenario, = Scenario.create([{
+                    'name': "Routes",
+                    'model': 'party.party',
+                    'domain': '[]',
+                    'activities': [('create', [{
+                                    'name': "Welcome",
+                                    'action': 'send_email',
+                                    'email_title': "Welcome",
+                                    'email_template': TEMPLATE,
+                                    }])],
+                    }])
+        welcome, = scenario.activities
+        Scenario.write([scenario], {
+                'activities': [('write', [welcome.id], {
+                            'children': [('create', [{
+                                            'name': "Opened",
+                                            'event': 'email_opened',
+                                            }, {
+                                            'name': "Clicked",
+                                            'event': 'email_clicked',
+                                            }])],
+                            })],
+                })
+        Scenario.run([scenario])
+        Scenario.trigger()
+        RecordActivity.process()
+        cls.parties = {p.name: p.id for p in parties}
+
+    def links(self, name):
+        "Return the shop, unsubscribe, leave and image URLs of name's e-mail"
+        document = lxml_html.fromstring(html_part(self.messages[name]))
+        return document.xpath('//a/@href') + document.xpath('//img/@src')
+
+    def get(self, client, url):
+        parts = urlsplit(url)
+        return client.get(parts.path, query_string=parts.query)
+
+    def record_activities(self, name):
+        "Return the record activities of name by activity name"
+        with Transaction().start(DB_NAME, 0):
+            RecordActivity = Pool().get('marketing.automation.record.activity')
+            record_activities = RecordActivity.search([
+                    ('record.record', '=',
+                        'party.party,%s' % self.parties[name]),
+                    ])
+            return {
+                ra.activity.name: (
+                    ra.state, bool(ra.email_opened), bool(ra.email_clicked),
+                    ra.at)
+                for ra in record_activities}
+
+    def record_blocked(self, name):
+        with Transaction().start(DB_NAME, 0):
+            Record = Pool().get('marketing.automation.record')
+            record, = Record.search([
+                    ('record', '=', 'party.party,%s' % self.parties[name]),
+                    ])
+            return record.blocked
+
+    def test_messages_sent(self):
+        "Each party got one e-mail"
+        self.assertEqual(sorted(self.messages), sorted(NAMES))
+
+    def test_empty_gif(self):
+        "The image is a transparent GIF"
+        response = self.client().get('/m/empty.gif')
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.headers['Content-Type'], 'image/gif')
+        self.assertTrue(response.data.startswith(b'GIF89a'))
+
+    def test_open(self):
+        "Loading the image records the open and schedules its children"
+        *_, image = self.links('open')
+        response = self.get(self.client(), image)
+        self.assertEqual(response.status_code, 301)
+        self.assertTrue(response.location.endswith('/m/empty.gif'))
+        activities = self.record_activities('open')
+        self.assertEqual(activities['Welcome'][:3], ('done', True, False))
+        state, _, _, at = activities['Opened']
+        self.assertEqual(state, 'waiting')
+        self.assertLessEqual(at, dt.datetime.now())
+        self.assertEqual(activities['Clicked'][3], None)
+
+    def test_click(self):
+        "Following a link redirects to it and records the click and the open"
+        shop, *_ = self.links('click')
+        response = self.get(self.client(), shop)
+        self.assertEqual(response.status_code, 301)
+        self.assertEqual(response.location, 'https://shop.example.com/')
+        activities = self.record_activities('click')
+        self.assertEqual(activities['Welcome'][:3], ('done', True, True))
+        self.assertIsNotNone(activities['Opened'][3])
+        self.assertIsNotNone(activities['Clicked'][3])
+
+    def test_unsubscribe(self):
+        "Unsubscribing blocks the record and shows a page"
+        _, unsubscribe, _, _ = self.links('unsubscribe')
+        response = self.get(self.client(), unsubscribe)
+        self.assertEqual(response.status_code, 200)
+        self.assertIn('text/html', response.headers['Content-Type'])
+        self.assertIn(b'Routes', response.data)
+        self.assertTrue(self.record_blocked('unsubscribe'))
+        activities = self.record_activities('unsubscribe')
+        self.assertEqual(
+            {s for s, *_ in activities.values()}, {'done', 'cancelled'})
+
+        response = self.get(self.client(), unsubscribe)
+        self.assertEqual(response.status_code, 200)
+
+    def test_unsubscribe_next(self):
+        "Unsubscribing with next blocks the record and redirects"
+        _, _, leave, _ = self.links('next')
+        response = self.get(self.client(), leave)
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(response.location, 'https://www.example.com/bye')
+        self.assertTrue(self.record_blocked('next'))
+
+    def test_unsubscribe_unknown(self):
+        "An unknown record gives a not found page"
+        database = Base64Converter(None).to_url(DB_NAME)
+        response = self.client().get(
+            '/m/%s/unsubscribe' % quote(database),
+            query_string=urlencode({'r': 'unknown'}))
+        self.assertEqual(response.status_code, 404)
+
+    def test_real_http_server(self):
+        "The links work through a real HTTP server"
+        shop, unsubscribe, _, image = self.links('http')
+
+        def path(url):
+            parts = urlsplit(url)
+            return parts.path + '?' + parts.query
+
+        (shop_status, shop_headers, _), (unsubscribe_status, _, page), (
+            image_status, image_headers, _) = fetch_over_http(
+            app, [path(shop), path(unsubscribe), '/m/empty.gif'])
+        self.assertEqual(shop_status, 301)
+        self.assertEqual(shop_headers['Location'], 'https://shop.example.com/')
+        self.assertEqual(unsubscribe_status, 200)
+        self.assertIn(b'Routes', page)
+        self.assertEqual(image_status, 200)
+        self.assertEqual(image_headers['Content-Type'], 'image/gif')
+        activities = self.record_activities('http')
+        self.assertEqual(activities['Welcome'][:3], ('done', True, True))
+        self.assertTrue(self.record_blocked('http'))
+
+
+del RouteTestCase
