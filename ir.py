@@ -23,7 +23,7 @@ class Email(metaclass=PoolMeta):
 
     marketing_automation_activity = fields.Many2One(
         'marketing.automation.activity', "Activity",
-        readonly=True, ondelete='RESTRICT')
+        readonly=True, ondelete='SET NULL')
     marketing_automation_record = fields.Many2One(
         'marketing.automation.record', "Record",
-        readonly=True, ondelete='RESTRICT')
+        readonly=True, ondelete='SET NULL')

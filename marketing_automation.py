@@ -603,8 +603,9 @@ class Activity(ModelSQL, ModelView):
     def execute(self, record_activities, **kwargs):
         """Execute the action on the record activities of existing records
         that match the condition and return those"""
+        # The record of a deleted target is None
         records = [ra.record.record for ra in record_activities]
-        existing = set(self._existing(records))
+        existing = set(self._existing(filter(None, records)))
         passed = set(self.filter_condition(
                 [r for r in records if r in existing]))
         executed = [

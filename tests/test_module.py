@@ -1,13 +1,369 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+import datetime as dt
 
-from trytond.tests.test_tryton import ModuleTestCase
+from trytond.model.exceptions import RequiredValidationError
+from trytond.modules.marketing_automation.exceptions import (
+    ConditionError, DelayError, DomainError, EventError, TemplateError)
+from trytond.modules.marketing_automation.tests.tools import smtp_server
+from trytond.pool import Pool
+from trytond.pyson import Eval, PYSONEncoder
+from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+
+TEMPLATE = '<html><body>Hello ${record.name}</body></html>'
+
+
+def create_party(name, email=None):
+    pool = Pool()
+    Party = pool.get('party.party')
+    party = Party(name=name)
+    if email:
+        party.contact_mechanisms = [{'type': 'email', 'value': email}]
+    party.save()
+    return party
+
+
+def create_scenario(domain='[]', name="Scenario", **values):
+    pool = Pool()
+    Scenario = pool.get('marketing.automation.scenario')
+    scenario = Scenario(
+        name=name, model='party.party', domain=domain, **values)
+    scenario.save()
+    return scenario
+
+
+def create_activity(parent, **values):
+    pool = Pool()
+    Activity = pool.get('marketing.automation.activity')
+    values.setdefault('name', "Activity")
+    if values.get('action') == 'send_email':
+        values.setdefault('email_title', "Hello")
+        values.setdefault('email_template', TEMPLATE)
+    activity = Activity(parent=parent, **values)
+    activity.save()
+    return activity
+
+
+def record_activities(activity):
+    pool = Pool()
+    RecordActivity = pool.get('marketing.automation.record.activity')
+    return RecordActivity.search([('activity', '=', activity.id)])
 
 
 class MarketingAutomationTestCase(ModuleTestCase):
     "Test Marketing Automation module"
     module = 'marketing_automation'
     extras = ['sale']
+
+    def setUp(self):
+        super().setUp()
+        # The tests roll back, so nothing is sent, but trytond still connects
+        smtp = smtp_server()
+        smtp.__enter__()
+        self.addCleanup(smtp.__exit__, None, None, None)
+
+    def assertInvalid(self, exception, save, *words):
+        "Assert that save raises exception with a message naming words"
+        with self.assertRaises(exception) as cm:
+            save()
+        for word in words:
+            self.assertIn(word, cm.exception.message)
+
+    @with_transaction()
+    def test_scenario_invalid_domain(self):
+        "A domain that is not a searchable domain is refused"
+        for domain in [
+                'foo', '[', '{"a": 1}', '"name"', '[["foo", "=", 1]]',
+                '[["name", "bad operator", 1]]', '[1, 2]']:
+            with self.subTest(domain=domain):
+                self.assertInvalid(
+                    DomainError,
+                    lambda: create_scenario(domain=domain, name="Bad"),
+                    '"Bad"')
+
+    @with_transaction()
+    def test_scenario_domain(self):
+        "A valid domain is saved and counts the records of a draft"
+        create_party("John")
+        create_party("Jane")
+        create_party("Other")
+        scenario = create_scenario(
+            domain=PYSONEncoder().encode([('name', 'like', 'J%')]))
+        self.assertEqual(scenario.record_count, 2)
+        self.assertEqual(scenario.record_count_blocked, 0)
+
+    @with_transaction()
+    def test_activity_invalid_condition(self):
+        "A condition that is not PYSON is refused"
+        scenario = create_scenario()
+        for condition in ['Eval(', 'not json', '[']:
+            with self.subTest(condition=condition):
+                self.assertInvalid(
+                    ConditionError,
+                    lambda: create_activity(
+                        scenario, name="Cond", condition=condition),
+                    '"Cond"')
+
+    @with_transaction()
+    def test_activity_invalid_templates(self):
+        "A title or template that Genshi cannot parse is refused"
+        scenario = create_scenario()
+        for title, template, field in [
+                ("${", TEMPLATE, "Title"),
+                ("{% foo %}", TEMPLATE, "Title"),
+                ("${a b}", TEMPLATE, "Title"),
+                ("Hello", "<html><body>", "Template"),
+                ("Hello", "<p>${</p>", "Template"),
+                ("Hello", '<p py:if="">x</p>', "Template"),
+                ]:
+            with self.subTest(title=title, template=template):
+                self.assertInvalid(
+                    TemplateError,
+                    lambda: create_activity(
+                        scenario, name="Mail", action='send_email',
+                        email_title=title, email_template=template),
+                    '"Mail"', field)
+
+    @with_transaction()
+    def test_activity_email_required(self):
+        "Sending e-mails needs a title and a template"
+        scenario = create_scenario()
+        with self.assertRaises(RequiredValidationError):
+            create_activity(
+                scenario, action='send_email', email_title=None)
+
+    @with_transaction()
+    def test_activity_negative_delay(self):
+        "A negative delay is refused"
+        scenario = create_scenario()
+        self.assertInvalid(
+            DelayError,
+            lambda: create_activity(
+                scenario, name="Late", delay=dt.timedelta(days=-1)),
+            '"Late"')
+
+    @with_transaction()
+    def test_activity_negative_without_delay(self):
+        "A negative activity needs a delay"
+        scenario = create_scenario()
+        parent = create_activity(scenario, action='send_email')
+        with self.assertRaises(RequiredValidationError):
+            create_activity(parent, event='email_opened', negative=True)
+
+    @with_transaction()
+    def test_activity_event_without_email(self):
+        "An event is refused when the parent does not send e-mails"
+        scenario = create_scenario()
+        self.assertInvalid(
+            EventError,
+            lambda: create_activity(
+                scenario, name="Root", event='email_opened'),
+            '"Root"')
+        parent = create_activity(scenario, name="Parent")
+        self.assertInvalid(
+            EventError,
+            lambda: create_activity(
+                parent, name="Child", event='email_clicked'),
+            '"Child"', '"Parent"')
+
+    @with_transaction()
+    def test_activity_parent_action_removed(self):
+        "The action of a parent cannot be removed under an event child"
+        scenario = create_scenario()
+        parent = create_activity(scenario, name="Parent", action='send_email')
+        create_activity(parent, name="Child", on='email_opened_not',
+            delay=dt.timedelta(days=1))
+        parent.action = None
+        self.assertInvalid(EventError, parent.save, '"Child"')
+
+    @with_transaction()
+    def test_activity_on(self):
+        "On combines the event and negative"
+        scenario = create_scenario()
+        parent = create_activity(scenario, action='send_email')
+        child = create_activity(
+            parent, on='email_clicked_not', delay=dt.timedelta(days=2))
+        self.assertEqual((child.event, child.negative), ('email_clicked', True))
+        self.assertEqual(child.on, 'email_clicked_not')
+        self.assertEqual(child.parent_action, 'send_email')
+
+    def run_scenario(self, scenario):
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        Scenario.run([scenario])
+        Scenario.trigger()
+        RecordActivity.process()
+
+    def sent_emails(self, activity):
+        "Return the addresses of the e-mails archived for activity"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        return sorted(a.address for e in Email.search([
+                    ('marketing_automation_activity', '=', activity.id),
+                    ]) for a in e.addresses)
+
+    @with_transaction()
+    def test_party_without_email(self):
+        "A party without e-mail gets nothing and the others get theirs"
+        create_party("Without")
+        create_party("John", 'john@example.com')
+        create_party("Jane", 'jane@example.com')
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        child = create_activity(activity)
+
+        self.run_scenario(scenario)
+
+        self.assertEqual(
+            self.sent_emails(activity),
+            ['jane@example.com', 'john@example.com'])
+        self.assertEqual(activity.record_count, 3)
+        self.assertEqual(
+            {ra.state for ra in record_activities(activity)}, {'done'})
+        self.assertEqual(len(record_activities(child)), 3)
+
+    @with_transaction()
+    def test_condition_at_run_time(self):
+        "An activity whose condition no longer holds does nothing"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        john = create_party("John", 'john@example.com')
+        jane = create_party("Jane", 'jane@example.com')
+        scenario = create_scenario()
+        activity = create_activity(
+            scenario, action='send_email', delay=dt.timedelta(days=1),
+            condition=PYSONEncoder().encode(Eval('self.name') != "Other"))
+        child = create_activity(activity)
+        self.run_scenario(scenario)
+        jane.name = "Other"
+        jane.save()
+        RecordActivity.write(
+            record_activities(activity),
+            {'at': dt.datetime.now() - dt.timedelta(seconds=1)})
+
+        RecordActivity.process()
+
+        self.assertEqual(self.sent_emails(activity), ['john@example.com'])
+        self.assertEqual(
+            [ra.record.record for ra in record_activities(child)], [john])
+
+    @with_transaction()
+    def test_deleted_record(self):
+        "An activity of a deleted record does nothing"
+        pool = Pool()
+        Party = pool.get('party.party')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        party = create_party("John", 'john@example.com')
+        scenario = create_scenario()
+        activity = create_activity(
+            scenario, action='send_email', delay=dt.timedelta(days=1))
+        self.run_scenario(scenario)
+        Party.delete([party])
+        RecordActivity.write(
+            record_activities(activity),
+            {'at': dt.datetime.now() - dt.timedelta(seconds=1)})
+
+        RecordActivity.process()
+
+        self.assertEqual(self.sent_emails(activity), [])
+        record_activity, = record_activities(activity)
+        self.assertEqual(record_activity.state, 'done')
+
+    @with_transaction()
+    def test_block(self):
+        "Blocking a record cancels its waiting activities"
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        create_party("John", 'john@example.com')
+        scenario = create_scenario()
+        activity = create_activity(
+            scenario, action='send_email', delay=dt.timedelta(days=1))
+        self.run_scenario(scenario)
+        record, = Record.search([])
+
+        Record.block([record])
+
+        self.assertTrue(record.blocked)
+        record_activity, = record_activities(activity)
+        self.assertEqual(record_activity.state, 'cancelled')
+        self.assertEqual(scenario.record_count_blocked, 1)
+        RecordActivity.process()
+        self.assertEqual(self.sent_emails(activity), [])
+
+    @with_transaction()
+    def test_unsubscribe_unsubscribable(self):
+        "Unsubscribing from an unsubscribable scenario keeps the party out"
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        Scenario = pool.get('marketing.automation.scenario')
+        party = create_party("John", 'john@example.com')
+        scenario = create_scenario(unsubscribable=True)
+        create_activity(scenario, action='send_email')
+        self.run_scenario(scenario)
+        record, = Record.search([])
+
+        self.assertEqual(Record.unsubscribe(record.uuid), record)
+
+        self.assertTrue(record.blocked)
+        self.assertEqual(
+            list(party.marketing_scenario_unsubscribed), [scenario])
+        Record.delete([record])
+        Scenario.trigger()
+        self.assertEqual(Record.search([]), [])
+
+    @with_transaction()
+    def test_unsubscribe_unknown(self):
+        "Unsubscribing an unknown uuid does nothing"
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        self.assertIsNone(Record.unsubscribe('unknown'))
+        self.assertIsNone(Record.unsubscribe(None))
+
+    @with_transaction()
+    def test_marketing_party_search(self):
+        "The marketing party of a party is the party"
+        pool = Pool()
+        Party = pool.get('party.party')
+        party = create_party("John")
+        create_party("Jane")
+        self.assertEqual(
+            Party.search([('marketing_party', '=', party.id)]), [party])
+        self.assertEqual(
+            Party.search([('marketing_party.name', '=', "John")]), [party])
+        self.assertEqual(party.marketing_party, party)
+
+    @with_transaction()
+    def test_delete_scenario(self):
+        "Deleting a scenario deletes its activities"
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        Scenario = pool.get('marketing.automation.scenario')
+        scenario = create_scenario()
+        parent = create_activity(scenario, action='send_email')
+        create_activity(parent)
+        Scenario.delete([scenario])
+        self.assertEqual(Activity.search([]), [])
+
+    @with_transaction()
+    def test_copy_scenario(self):
+        "Copying a scenario copies its tree of activities in draft"
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        scenario = create_scenario()
+        parent = create_activity(scenario, name="Parent", action='send_email')
+        create_activity(parent, name="Child", on='email_opened')
+        Scenario.run([scenario])
+
+        copy, = Scenario.copy([scenario])
+
+        self.assertEqual(copy.state, 'draft')
+        new_parent, = copy.activities
+        self.assertEqual(new_parent.name, "Parent")
+        new_child, = new_parent.children
+        self.assertEqual((new_child.name, new_child.on), ("Child", 'email_opened'))
+        self.assertEqual(len(parent.children), 1)
 
 
 del ModuleTestCase
