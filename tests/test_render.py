@@ -1,0 +1,644 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"Tests of the e-mail renderer, without database"
+import email
+import email.policy
+import unittest
+from types import SimpleNamespace
+
+from genshi.input import ParseError
+from genshi.template import TemplateSyntaxError
+from lxml import html as lxml_html
+
+from trytond.modules.marketing_automation import render
+
+IMAGE_URL = 'https://tracker.example.com/s/image'
+
+
+def convert(href):
+    return 'https://short.example.com/?to=' + href
+
+
+class RecordingConverter:
+    "Convert the hrefs and remember them"
+
+    def __init__(self):
+        self.hrefs = []
+
+    def __call__(self, href):
+        self.hrefs.append(href)
+        return 'https://short.example.com/%s' % len(self.hrefs)
+
+
+def render_body(
+        source, context=None, convert_href=convert, image_url=IMAGE_URL,
+        title="Title"):
+    return render.render(
+        render.title_template(title), render.body_template(source),
+        context or {}, convert_href, image_url)
+
+
+def tracking_images(document):
+    return document.xpath('//img[@src=$src]', src=IMAGE_URL)
+
+
+class TitleTestCase(unittest.TestCase):
+    "Test the title of the e-mail"
+
+    def render_title(self, source, **context):
+        subject, _, _ = render.render(
+            render.title_template(source), render.body_template('<p/>'),
+            context, convert)
+        return subject
+
+    def test_record_in_context(self):
+        "The title is rendered with the record of the context"
+        record = SimpleNamespace(name="John")
+        self.assertEqual(
+            self.render_title("Welcome ${record.name}", record=record),
+            "Welcome John")
+
+    def test_collapse_whitespace(self):
+        "The title is on one line without extra spaces"
+        record = SimpleNamespace(name="John\nDoe")
+        self.assertEqual(
+            self.render_title(
+                "  Welcome\n\n ${record.name},\t\r\n  again  \n",
+                record=record),
+            "Welcome John Doe, again")
+
+    def test_directives(self):
+        "The title supports the text template directives"
+        source = (
+            "{% if vip %}Dear{% end %}{% if not vip %}Hello{% end %} "
+            "{% for n in names %}${n} {% end %}")
+        self.assertEqual(
+            self.render_title(source, vip=True, names=['A', 'B']),
+            "Dear A B")
+        self.assertEqual(
+            self.render_title(source, vip=False, names=['C']),
+            "Hello C")
+
+    def test_no_html_escaping(self):
+        "The title is plain text, not escaped as HTML"
+        record = SimpleNamespace(name="Tom & <Jerry>")
+        self.assertEqual(
+            self.render_title("Hi ${record.name}", record=record),
+            "Hi Tom & <Jerry>")
+
+    def test_dollar_sign(self):
+        "A dollar not followed by an expression stays"
+        self.assertEqual(self.render_title("Save $5 now"), "Save $5 now")
+
+    def test_empty(self):
+        "An empty title renders empty"
+        self.assertEqual(self.render_title(''), '')
+
+    def test_invalid(self):
+        "An invalid expression in the title raises a syntax error"
+        with self.assertRaises(TemplateSyntaxError):
+            render.title_template("Hello ${record.name(}")
+
+
+class LinksTestCase(unittest.TestCase):
+    "Test the conversion of the links"
+
+    def test_links_converted(self):
+        "Every link goes through convert_href and keeps its text"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<html><body>'
+            '<p><a href="https://shop.example.com/">Shop</a></p>'
+            '<p><a href="https://blog.example.com/post">Blog</a></p>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, [
+                'https://shop.example.com/',
+                'https://blog.example.com/post',
+                ])
+        document = lxml_html.fromstring(html)
+        links = document.xpath('//a')
+        self.assertEqual(
+            [(a.get('href'), a.text_content()) for a in links], [
+                ('https://short.example.com/1', 'Shop'),
+                ('https://short.example.com/2', 'Blog'),
+                ])
+        self.assertNotIn('shop.example.com', html)
+        self.assertNotIn('blog.example.com', html)
+
+    def test_nested_links(self):
+        "Links nested in other tags are converted, their content kept"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<html><body><table><tr><td><div>'
+            '<a href="https://a.example.com/" class="button" title="A">'
+            '<b>Bold</b> <img src="https://img.example.com/logo.png" '
+            'alt="Logo"/></a>'
+            '</div></td></tr></table>'
+            '<ul><li><span><a href="https://b.example.com/">B</a></span>'
+            '</li></ul>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, [
+                'https://a.example.com/', 'https://b.example.com/'])
+        document = lxml_html.fromstring(html)
+        link_a, link_b = document.xpath('//a')
+        self.assertEqual(link_a.get('href'), 'https://short.example.com/1')
+        self.assertEqual(link_a.get('class'), 'button')
+        self.assertEqual(link_a.get('title'), 'A')
+        self.assertEqual(link_a.xpath('./b/text()'), ['Bold'])
+        self.assertEqual(
+            link_a.xpath('./img/@src'), ['https://img.example.com/logo.png'])
+        self.assertEqual(link_b.get('href'), 'https://short.example.com/2')
+        self.assertEqual(link_b.text_content(), 'B')
+
+    def test_links_without_href(self):
+        "Links without href are left untouched"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<html><body><a name="top">Top</a>'
+            '<a id="anchor" class="x">Anchor</a>'
+            '<a href="https://example.com/">Link</a>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, ['https://example.com/'])
+        document = lxml_html.fromstring(html)
+        top, anchor, link = document.xpath('//a')
+        self.assertEqual(dict(top.attrib), {'name': 'top'})
+        self.assertEqual(top.text, 'Top')
+        self.assertEqual(dict(anchor.attrib), {'id': 'anchor', 'class': 'x'})
+        self.assertEqual(anchor.text, 'Anchor')
+        self.assertEqual(link.get('href'), 'https://short.example.com/1')
+
+    def test_href_of_other_tags_untouched(self):
+        "Only the href of <a> is converted"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<html><head>'
+            '<link rel="stylesheet" href="https://css.example.com/s.css"/>'
+            '</head><body>'
+            '<area href="https://area.example.com/"/>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, [])
+        self.assertIn('https://css.example.com/s.css', html)
+        self.assertIn('https://area.example.com/', html)
+
+    def test_href_evaluated(self):
+        "convert_href receives the evaluated, unescaped href"
+        converter = RecordingConverter()
+        record = SimpleNamespace(id=42)
+        render_body(
+            '<html><body>'
+            '<a href="https://example.com/r/${record.id}?a=1&amp;b=2">R</a>'
+            '</body></html>', context={'record': record},
+            convert_href=converter)
+        self.assertEqual(
+            converter.hrefs, ['https://example.com/r/42?a=1&b=2'])
+
+    def test_converted_href_escaped(self):
+        "The converted href is escaped in the HTML"
+        _, html, _ = render_body(
+            '<html><body><a href="https://x.example.com/">X</a></body></html>',
+            convert_href=lambda href: 'https://s.example.com/?a=1&b=2')
+        self.assertIn('href="https://s.example.com/?a=1&amp;b=2"', html)
+        document = lxml_html.fromstring(html)
+        self.assertEqual(
+            document.xpath('//a/@href'), ['https://s.example.com/?a=1&b=2'])
+
+    def test_unsubscribe_links_given_to_convert_href(self):
+        "The unsubscribe links go through convert_href as written"
+        converter = RecordingConverter()
+        render_body(
+            '<html><body><a href="unsubscribe">U</a>'
+            '<a href="unsubscribe|https://x.example.com/y?a=1&amp;b=2">V</a>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, [
+                'unsubscribe', 'unsubscribe|https://x.example.com/y?a=1&b=2'])
+
+
+class UnsubscribeNextTestCase(unittest.TestCase):
+    "Test unsubscribe_next"
+
+    def test_unsubscribe(self):
+        self.assertEqual(render.unsubscribe_next('unsubscribe'), (True, None))
+
+    def test_unsubscribe_next(self):
+        self.assertEqual(
+            render.unsubscribe_next('unsubscribe|https://x/y?a=1&b=2'),
+            (True, 'https://x/y?a=1&b=2'))
+
+    def test_unsubscribe_empty_next(self):
+        self.assertEqual(render.unsubscribe_next('unsubscribe|'), (True, None))
+
+    def test_unsubscribed(self):
+        self.assertEqual(
+            render.unsubscribe_next('unsubscribed'), (False, None))
+
+    def test_url(self):
+        self.assertEqual(
+            render.unsubscribe_next('https://example.com/unsubscribe'),
+            (False, None))
+
+    def test_url_with_pipe(self):
+        self.assertEqual(
+            render.unsubscribe_next('https://example.com/?q=unsubscribe|x'),
+            (False, None))
+
+
+class TrackingImageTestCase(unittest.TestCase):
+    "Test the image that tracks the open"
+
+    def test_last_child_of_body(self):
+        "The image is added once as the last child of body"
+        _, html, _ = render_body(
+            '<html><head><title>T</title></head><body>'
+            '<div><p>Hello</p><img src="https://example.com/logo.png"/></div>'
+            '<p>Bye</p>'
+            '</body></html>')
+        document = lxml_html.fromstring(html)
+        image, = tracking_images(document)
+        body, = document.xpath('//body')
+        self.assertIs(body[-1], image)
+        self.assertEqual(image.get('width'), '1')
+        self.assertEqual(image.get('height'), '1')
+        self.assertEqual(image.get('alt'), '')
+        self.assertEqual(html.count(IMAGE_URL), 1)
+        # The content is kept before the image
+        self.assertEqual(
+            document.xpath('//body/p/text()'), ['Bye'])
+        self.assertEqual(
+            document.xpath('//body/div/p/text()'), ['Hello'])
+        self.assertEqual(
+            document.xpath('//img/@src'),
+            ['https://example.com/logo.png', IMAGE_URL])
+
+    def test_last_child_of_body_with_trailing_content(self):
+        "The image is in the body even with content after it"
+        _, html, _ = render_body(
+            '<!DOCTYPE html>\n<html>\n<body>\n<p>Hello</p>\n</body>\n'
+            '<!-- end -->\n</html>')
+        document = lxml_html.fromstring(html)
+        image, = tracking_images(document)
+        body, = document.xpath('//body')
+        self.assertIs(body[-1], image)
+        self.assertEqual(html.count(IMAGE_URL), 1)
+
+    def test_body_with_loop(self):
+        "The image is added once when the body has a loop"
+        _, html, _ = render_body(
+            '<html xmlns:py="http://genshi.edgewall.org/"><body>'
+            '<p py:for="i in range(3)">${i}</p>'
+            '</body></html>')
+        document = lxml_html.fromstring(html)
+        image, = tracking_images(document)
+        body, = document.xpath('//body')
+        self.assertIs(body[-1], image)
+
+    def test_xhtml_namespace(self):
+        "The image is added in a body of the XHTML namespace"
+        _, html, _ = render_body(
+            '<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+            '<p>Hello</p></body></html>')
+        document = lxml_html.fromstring(html)
+        image, = tracking_images(document)
+        body, = document.xpath('//body')
+        self.assertIs(body[-1], image)
+
+    def test_no_body(self):
+        "The image is added at the end when there is no body"
+        _, html, _ = render_body(
+            '<div><p>Hello</p><a href="https://example.com/">Link</a></div>')
+        self.assertEqual(html.count(IMAGE_URL), 1)
+        self.assertTrue(html.startswith('<div><p>Hello</p>'))
+        fragments = lxml_html.fragments_fromstring(html)
+        self.assertEqual(len(fragments), 2)
+        self.assertEqual(fragments[0].tag, 'div')
+        self.assertEqual(fragments[-1].tag, 'img')
+        self.assertEqual(fragments[-1].get('src'), IMAGE_URL)
+
+    def test_no_image_url(self):
+        "No image is added without image_url"
+        source = '<html><body><p>Hello</p></body></html>'
+        _, html, _ = render_body(source, image_url=None)
+        self.assertEqual(html, source)
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//img'), [])
+
+    def test_no_image_url_no_body(self):
+        "No image is added without image_url nor body"
+        _, html, _ = render_body('<p>Hello</p>', image_url=None)
+        self.assertEqual(html, '<p>Hello</p>')
+
+    def test_image_not_in_text(self):
+        "The tracking image does not appear in the plain text"
+        _, _, text = render_body(
+            '<html><body><p>Hello</p></body></html>')
+        self.assertNotIn(IMAGE_URL, text)
+        self.assertNotIn('![', text)
+
+
+class BodyTestCase(unittest.TestCase):
+    "Test the HTML body"
+
+    def test_expressions(self):
+        "Genshi expressions are evaluated with the context"
+        record = SimpleNamespace(name="John", amount=12.5)
+        _, html, _ = render_body(
+            '<html><body><p>Hello ${record.name}</p>'
+            '<p>You owe ${"%.2f" % record.amount}</p>'
+            '<p>${total + 1}</p>'
+            '</body></html>', context={'record': record, 'total': 41})
+        document = lxml_html.fromstring(html)
+        self.assertEqual(
+            document.xpath('//p/text()'),
+            ["Hello John", "You owe 12.50", "42"])
+
+    def test_for_loop(self):
+        "py:for loops over the context"
+        record = SimpleNamespace(lines=[
+                SimpleNamespace(product="Apple", quantity=2),
+                SimpleNamespace(product="Pear", quantity=3),
+                ])
+        _, html, text = render_body(
+            '<html xmlns:py="http://genshi.edgewall.org/"><body><ul>'
+            '<li py:for="line in record.lines">'
+            '${line.quantity} x ${line.product}</li>'
+            '</ul></body></html>', context={'record': record})
+        document = lxml_html.fromstring(html)
+        self.assertEqual(
+            document.xpath('//li/text()'), ["2 x Apple", "3 x Pear"])
+        self.assertIn("2 x Apple", text)
+        self.assertIn("3 x Pear", text)
+
+    def test_if_and_attrs(self):
+        "py:if and attribute expressions work"
+        source = (
+            '<html xmlns:py="http://genshi.edgewall.org/"><body>'
+            '<p py:if="record.vip" class="${record.css}">VIP</p>'
+            '<p py:if="not record.vip">Regular</p>'
+            '</body></html>')
+        _, html, _ = render_body(
+            source, context={
+                'record': SimpleNamespace(vip=True, css='gold')})
+        document = lxml_html.fromstring(html)
+        paragraph, = document.xpath('//p')
+        self.assertEqual(paragraph.text, 'VIP')
+        self.assertEqual(paragraph.get('class'), 'gold')
+        _, html, _ = render_body(
+            source, context={
+                'record': SimpleNamespace(vip=False, css='gold')})
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//p/text()'), ['Regular'])
+
+    def test_links_in_loop(self):
+        "The links generated by a loop are all converted"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<html xmlns:py="http://genshi.edgewall.org/"><body>'
+            '<a py:for="i in range(3)" href="https://x.example.com/${i}">'
+            'Item ${i}</a>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, [
+                'https://x.example.com/0',
+                'https://x.example.com/1',
+                'https://x.example.com/2',
+                ])
+        document = lxml_html.fromstring(html)
+        self.assertEqual(
+            [(a.get('href'), a.text) for a in document.xpath('//a')], [
+                ('https://short.example.com/1', 'Item 0'),
+                ('https://short.example.com/2', 'Item 1'),
+                ('https://short.example.com/3', 'Item 2'),
+                ])
+
+    def test_escaping(self):
+        "The values of the context are escaped in the HTML"
+        record = SimpleNamespace(name='<script>alert("x")</script> & co')
+        _, html, text = render_body(
+            '<html><body><p title="${record.name}">Hello ${record.name}</p>'
+            '</body></html>', context={'record': record})
+        self.assertNotIn('<script>', html)
+        self.assertIn('&lt;script&gt;', html)
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//script'), [])
+        paragraph, = document.xpath('//p')
+        self.assertEqual(
+            paragraph.text, 'Hello <script>alert("x")</script> & co')
+        self.assertEqual(
+            paragraph.get('title'), '<script>alert("x")</script> & co')
+        self.assertIn('Hello <script>alert("x")</script> & co', text)
+
+    def test_entities(self):
+        "HTML entities of the template are accepted"
+        _, html, text = render_body(
+            '<html><body><p>A&nbsp;B &copy; C &amp; D</p></body></html>')
+        document = lxml_html.fromstring(html)
+        paragraph, = document.xpath('//p')
+        self.assertEqual(paragraph.text, 'A\xa0B \xa9 C & D')
+
+    def test_rendered_as_html(self):
+        "The body is serialized as HTML, not XHTML"
+        _, html, _ = render_body(
+            '<html><body><p>a<br/>b</p><div></div></body></html>',
+            image_url=None)
+        self.assertEqual(
+            html, '<html><body><p>a<br>b</p><div></div></body></html>')
+
+    def test_non_ascii(self):
+        "Non-ASCII characters are kept"
+        record = SimpleNamespace(name="Jérôme Ünïcødé 日本")
+        subject, html, text = render_body(
+            '<html><body><p>Bonjour ${record.name}</p></body></html>',
+            context={'record': record}, title="Salut ${record.name}")
+        self.assertEqual(subject, "Salut Jérôme Ünïcødé 日本")
+        self.assertIsInstance(html, str)
+        self.assertIn("Bonjour Jérôme Ünïcødé 日本", html)
+        self.assertIn("Bonjour Jérôme Ünïcødé 日本", text)
+
+    def test_invalid_markup(self):
+        "An ill-formed template raises a syntax error"
+        for source in [
+                '<html><body><p>Hello</body></html>',
+                '<p>unclosed',
+                '<p a="1" a="2">x</p>',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises((TemplateSyntaxError, ParseError)):
+                    render.body_template(source)
+
+    def test_invalid_expression(self):
+        "An invalid expression raises a syntax error"
+        with self.assertRaises(TemplateSyntaxError):
+            render.body_template('<p>${record.name(}</p>')
+
+    def test_invalid_directive(self):
+        "A directive without the namespace raises a syntax error"
+        with self.assertRaises((TemplateSyntaxError, ParseError)):
+            render.body_template('<p py:for="i in x">${i}</p>')
+
+    def test_unknown_directive(self):
+        "An unknown directive raises a syntax error"
+        with self.assertRaises(TemplateSyntaxError):
+            render.body_template(
+                '<p xmlns:py="http://genshi.edgewall.org/" '
+                'py:unknown="x">x</p>')
+
+
+class TextTestCase(unittest.TestCase):
+    "Test the plain text part"
+
+    def test_text_and_links(self):
+        "The text contains the text and the converted link targets"
+        converter = RecordingConverter()
+        record = SimpleNamespace(name="John")
+        _, _, text = render_body(
+            '<html><head><title>Head title</title>'
+            '<style>p { color: red; }</style></head><body>'
+            '<h1>Welcome</h1>'
+            '<p>Hello ${record.name},</p>'
+            '<p>Visit <a href="https://shop.example.com/">our shop</a>.</p>'
+            '<p><a href="unsubscribe">Unsubscribe</a></p>'
+            '</body></html>', context={'record': record},
+            convert_href=converter)
+        self.assertIn("Welcome", text)
+        self.assertIn("Hello John,", text)
+        self.assertIn("our shop", text)
+        self.assertIn("Unsubscribe", text)
+        self.assertIn('https://short.example.com/1', text)
+        self.assertIn('https://short.example.com/2', text)
+        self.assertNotIn('https://shop.example.com/', text)
+        self.assertNotIn('<p>', text)
+        self.assertNotIn('color: red', text)
+
+    def test_html_to_text(self):
+        "html_to_text keeps the text and the link targets"
+        text = render.html_to_text(
+            '<p>Hello <b>World</b></p>'
+            '<p><a href="https://example.com/x">Link</a></p>')
+        self.assertIn("World", text)
+        self.assertIn("Link", text)
+        self.assertIn("https://example.com/x", text)
+        self.assertNotIn("<b>", text)
+
+
+class MessageTestCase(unittest.TestCase):
+    "Test the message"
+
+    def parse(self, msg):
+        return email.message_from_bytes(
+            msg.as_bytes(), policy=email.policy.default)
+
+    def test_multipart_alternative(self):
+        "The message is multipart/alternative with text then HTML"
+        msg = render.message(
+            'sender@example.com', 'sender@example.com',
+            'John <john@example.com>', "Subject",
+            '<html><body><p>Hello</p></body></html>', "Hello\n")
+        parsed = self.parse(msg)
+        self.assertEqual(parsed.get_content_type(), 'multipart/alternative')
+        parts = list(parsed.iter_parts())
+        self.assertEqual(
+            [p.get_content_type() for p in parts],
+            ['text/plain', 'text/html'])
+        text, html = parts
+        self.assertEqual(text.get_content_charset(), 'utf-8')
+        self.assertEqual(html.get_content_charset(), 'utf-8')
+        self.assertEqual(text.get_content(), "Hello\n")
+        self.assertEqual(
+            html.get_content(), '<html><body><p>Hello</p></body></html>')
+        self.assertEqual(parsed['To'], 'John <john@example.com>')
+        self.assertEqual(parsed['To'].addresses[0].addr_spec,
+            'john@example.com')
+        self.assertEqual(parsed['Subject'], "Subject")
+
+    def test_non_ascii(self):
+        "Non-ASCII subject and content are encoded and decoded right"
+        subject = "Bienvenue Jérôme — 日本語 ü"
+        msg = render.message(
+            'sender@example.com', 'sender@example.com',
+            'jerome@example.com', subject,
+            '<p>Été à Zürich</p>', "Été à Zürich")
+        data = msg.as_bytes()
+        # The headers are ASCII
+        headers = data.split(b'\n\n', 1)[0]
+        headers.decode('ascii')
+        self.assertIn(b'utf-8', headers.lower())
+        parsed = self.parse(msg)
+        self.assertEqual(parsed['Subject'], subject)
+        self.assertEqual(
+            parsed.get_body(('plain',)).get_content().rstrip('\n'),
+            "Été à Zürich")
+        self.assertEqual(
+            parsed.get_body(('html',)).get_content().rstrip('\n'),
+            "<p>Été à Zürich</p>")
+
+    def test_long_non_ascii_subject(self):
+        "A long non-ASCII subject is folded and decoded back"
+        subject = ' '.join(["Héllo wörld"] * 15)
+        msg = render.message(
+            'sender@example.com', 'sender@example.com',
+            'jerome@example.com', subject, '<p/>', '')
+        parsed = self.parse(msg)
+        self.assertEqual(parsed['Subject'], subject)
+
+    def test_rendered_message(self):
+        "The parts of render() make a message that reads back"
+        record = SimpleNamespace(name="Zoë")
+        subject, html, text = render_body(
+            '<html><body><p>Hi ${record.name}</p>'
+            '<a href="https://example.com/">Go</a></body></html>',
+            context={'record': record}, title="Hi ${record.name}")
+        parsed = self.parse(render.message(
+                'sender@example.com', 'sender@example.com',
+                'zoe@example.com', subject, html, text))
+        self.assertEqual(parsed['Subject'], "Hi Zoë")
+        document = lxml_html.fromstring(
+            parsed.get_body(('html',)).get_content())
+        self.assertEqual(document.xpath('//p/text()'), ["Hi Zoë"])
+        self.assertEqual(
+            document.xpath('//a/@href'),
+            ['https://short.example.com/?to=https://example.com/'])
+        image, = tracking_images(document)
+        plain = parsed.get_body(('plain',)).get_content()
+        self.assertIn("Hi Zoë", plain)
+        self.assertIn('https://short.example.com/?to=https://example.com/',
+            plain)
+
+    def test_from_same_address(self):
+        "From is from_ when it is the sender's address"
+        parsed = self.parse(render.message(
+                'news@example.com', 'Newsletter <news@example.com>',
+                'to@example.com', "S", '<p/>', ''))
+        self.assertEqual(parsed['From'], 'Newsletter <news@example.com>')
+        self.assertIsNone(parsed['Sender'])
+        self.assertIsNone(parsed['On-Behalf-Of'])
+        self.assertIsNone(parsed['Reply-To'])
+
+    def test_from_same_domain(self):
+        "From is from_ and Sender the sender on the same domain"
+        parsed = self.parse(render.message(
+                'noreply@example.com', 'Shop <shop@example.com>',
+                'to@example.com', "S", '<p/>', ''))
+        self.assertEqual(parsed['From'], 'Shop <shop@example.com>')
+        self.assertEqual(parsed['Sender'], 'noreply@example.com')
+        self.assertIsNone(parsed['On-Behalf-Of'])
+        self.assertIsNone(parsed['Reply-To'])
+
+    def test_from_other_domain(self):
+        "From is the sender on behalf of from_ on another domain"
+        parsed = self.parse(render.message(
+                'noreply@example.com', 'shop@other.example.org',
+                'to@example.com', "S", '<p/>', ''))
+        self.assertEqual(parsed['From'], 'noreply@example.com')
+        self.assertEqual(parsed['On-Behalf-Of'], 'shop@other.example.org')
+        self.assertEqual(parsed['Reply-To'], 'shop@other.example.org')
+        self.assertIsNone(parsed['Sender'])
+
+    def test_from_sender(self):
+        "From is the sender when from_ is the sender"
+        parsed = self.parse(render.message(
+                'noreply@example.com', 'noreply@example.com',
+                'to@example.com', "S", '<p/>', ''))
+        self.assertEqual(parsed['From'], 'noreply@example.com')
+        self.assertIsNone(parsed['Sender'])
+
+
+if __name__ == '__main__':
+    unittest.main()
