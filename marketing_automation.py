@@ -1,14 +1,15 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 import datetime
+import logging
+import smtplib
 import uuid
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from email.header import Header
 from email.utils import formataddr
 from itertools import groupby
 from urllib.parse import quote, urlencode, urljoin
 
-from genshi.template import TemplateError as GenshiTemplateError
 from sql import Cast, Literal, Null
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case
@@ -21,9 +22,9 @@ from trytond.model import (
     Workflow, fields)
 from trytond.model.fields.field import domain_validate
 from trytond.pool import Pool
-from trytond.pyson import Bool, Eval, If, PYSONDecoder
+from trytond.pyson import Eval, PYSONDecoder
 from trytond.report import Report
-from trytond.sendmail import SMTPDataManager, sendmail_transactional
+from trytond.sendmail import get_smtp_server, sendmail
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools.email_ import convert_ascii_email
 from trytond.transaction import Transaction, without_check_access
@@ -33,6 +34,11 @@ from trytond.wsgi import Base64Converter
 from . import render
 from .exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
+
+logger = logging.getLogger(__name__)
+
+# Why an action could not be executed and whether to try again later
+Failure = namedtuple('Failure', ['message', 'retry'])
 
 EVENTS = {
     # action: events it produces
@@ -48,6 +54,23 @@ def database_url(path):
     "Return the URL of path under this module's routes of the database"
     database = Base64Converter(None).to_url(Transaction().database.name)
     return urljoin(automation_base(), quote('/m/%s/%s' % (database, path)))
+
+
+def _error_message(exception):
+    return getattr(exception, 'message', None) or str(exception) or repr(
+        exception)
+
+
+def _smtp_failure(exception):
+    "Return the Failure of an exception of the SMTP delivery"
+    if isinstance(exception, smtplib.SMTPRecipientsRefused):
+        codes = [c for c, _ in exception.recipients.values()]
+        return Failure(str(exception.recipients), min(codes, default=0) < 500)
+    elif isinstance(exception, smtplib.SMTPResponseException):
+        return Failure(
+            _error_message(exception), exception.smtp_code < 500)
+    # Connection errors are temporary
+    return Failure(_error_message(exception), True)
 
 
 class MarketingAutomationMixin:
@@ -600,9 +623,12 @@ class Activity(ModelSQL, ModelView):
                     'context': Transaction().context,
                     }).decode(self.condition))
 
-    def execute(self, record_activities, **kwargs):
+    def execute(self, record_activities):
         """Execute the action on the record activities of existing records
-        that match the condition and return those"""
+        that match the condition
+
+        Return those record activities and the failures of the action by
+        record activity."""
         # The record of a deleted target is None
         records = [ra.record.record for ra in record_activities]
         existing = set(self._existing(filter(None, records)))
@@ -610,9 +636,10 @@ class Activity(ModelSQL, ModelView):
                 [r for r in records if r in existing]))
         executed = [
             ra for ra, r in zip(record_activities, records) if r in passed]
+        failures = {}
         if self.action and executed:
-            getattr(self, 'execute_' + self.action)(executed, **kwargs)
-        return executed
+            failures = getattr(self, 'execute_' + self.action)(executed)
+        return executed, failures
 
     @staticmethod
     def _existing(records):
@@ -628,48 +655,74 @@ class Activity(ModelSQL, ModelView):
                 result.extend(Model.search([('id', 'in', ids)], order=[]))
         return result
 
-    def execute_send_email(
-            self, record_activities, smtpd_datamanager=None, **kwargs):
+    def execute_send_email(self, record_activities):
+        """Send the e-mails, each delivered to the SMTP server at once, and
+        return the failures by record activity"""
         pool = Pool()
         Email = pool.get('ir.email')
-        if smtpd_datamanager is None:
-            smtpd_datamanager = SMTPDataManager()
         sender = (config.get('marketing', 'email_from')
             or config.get('email', 'from'))
         templates = {}
         emails = []
-        for record_activity in record_activities:
-            record = record_activity.record.record
-            contact = record.marketing_email
-            if not contact or not contact.email:
-                continue
-            language = record.marketing_language
-            if language not in templates:
-                templates[language] = self._email_templates(language)
-            from_, title, body = templates[language]
-            with Transaction().set_context(language=language):
-                subject, html, text = render.render(
-                    title, body, self.email_context(record),
-                    record_activity.convert_href,
-                    record_activity.image_url)
-            to = formataddr((
-                    str(Header(contact.party.rec_name, 'utf-8'))
-                    if contact.party.rec_name else '',
-                    convert_ascii_email(contact.email)))
-            msg = render.message(
-                sender, from_ or sender, to, subject, html, text)
-            sendmail_transactional(
-                sender, [convert_ascii_email(contact.email)], msg,
-                datamanager=smtpd_datamanager)
-            emails.append(Email(
-                    recipients=to,
-                    addresses=[{'address': contact.email}],
-                    subject=subject,
-                    body=html,
-                    resource=record,
-                    marketing_automation_activity=self,
-                    marketing_automation_record=record_activity.record))
-        Email.save(emails)
+        failures = {}
+        server = None
+        try:
+            for record_activity in record_activities:
+                record = record_activity.record.record
+                contact = record.marketing_email
+                if not contact or not contact.email:
+                    continue
+                language = record.marketing_language
+                try:
+                    if language not in templates:
+                        templates[language] = self._email_templates(language)
+                    from_, title, body = templates[language]
+                    with Transaction().set_context(language=language):
+                        subject, html, text = render.render(
+                            title, body, self.email_context(record),
+                            record_activity.convert_href,
+                            record_activity.image_url)
+                    to = formataddr((
+                            str(Header(contact.party.rec_name, 'utf-8'))
+                            if contact.party.rec_name else '',
+                            convert_ascii_email(contact.email)))
+                    msg = render.message(
+                        sender, from_ or sender, to, subject, html, text)
+                except Exception as exception:
+                    failures[record_activity] = Failure(
+                        _error_message(exception), False)
+                    continue
+                try:
+                    if server is None:
+                        server = get_smtp_server(strict=True)
+                    server = sendmail(
+                        sender, [convert_ascii_email(contact.email)], msg,
+                        server=server, strict=True)
+                except Exception as exception:
+                    failures[record_activity] = _smtp_failure(exception)
+                    if not isinstance(exception, (
+                                smtplib.SMTPRecipientsRefused,
+                                smtplib.SMTPResponseException)):
+                        # The connection is lost
+                        server = None
+                    continue
+                emails.append(Email(
+                        recipients=to,
+                        addresses=[{'address': contact.email}],
+                        subject=subject,
+                        body=html,
+                        resource=record,
+                        marketing_automation_activity=self,
+                        marketing_automation_record=record_activity.record))
+        finally:
+            if server is not None:
+                try:
+                    server.quit()
+                except (smtplib.SMTPException, OSError):
+                    pass
+            # Archive what was sent even if the batch was interrupted
+            Email.save(emails)
+        return failures
 
     def _email_templates(self, language):
         "Return the from, and the compiled title and body templates"
@@ -878,10 +931,17 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         states={
             'invisible': Eval('activity_action') != 'send_email',
             })
+    error = fields.Text(
+        "Error", readonly=True,
+        states={
+            'invisible': ~Eval('error'),
+            },
+        help="Why the action failed.")
     state = fields.Selection([
             ('waiting', "Waiting"),
             ('done', "Done"),
             ('cancelled', "Cancelled"),
+            ('failed', "Failed"),
             ], "State", required=True, readonly=True, sort=False)
 
     @classmethod
@@ -904,6 +964,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         cls._transitions |= {
             ('waiting', 'done'),
             ('waiting', 'cancelled'),
+            ('waiting', 'failed'),
             }
         email_button = {
             'invisible': ((Eval('state') != 'done')
@@ -960,6 +1021,11 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         pass
 
     @classmethod
+    @Workflow.transition('failed')
+    def fail(cls, record_activities):
+        pass
+
+    @classmethod
     def _due_query(cls, now):
         "Return the query of the due record activities in execution order"
         pool = Pool()
@@ -981,40 +1047,83 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def process(cls):
-        "Execute the record activities that are due now"
+        """Execute the record activities that are due now
+
+        They are executed in batches, each by a task of the queue in its own
+        transaction: by the queue workers when there are, else right after
+        this transaction."""
         cursor = Transaction().connection.cursor()
         cursor.execute(*cls._due_query(datetime.datetime.now()))
         ids = [i for i, in cursor]
-        smtpd_datamanager = SMTPDataManager()
         for sub_ids in grouped_slice(ids, cls._process_batch_size()):
-            cls.execute(
-                cls.browse(sub_ids), smtpd_datamanager=smtpd_datamanager)
+            cls.__queue__.execute(cls.browse(sub_ids))
 
     @classmethod
     def _process_batch_size(cls):
         return config.getint(
-            'marketing', 'automation_batch_size', default=1000)
+            'marketing', 'automation_batch_size', default=100)
 
     @classmethod
-    def execute(cls, record_activities, **kwargs):
-        "Run the waiting record activities and create their children"
+    def _claim(cls, record_activities):
+        """Lock and return the waiting record activities that no other
+        transaction is executing"""
+        transaction = Transaction()
+        database = transaction.database
+        cursor = transaction.connection.cursor()
+        table = cls.__table__()
+        query = table.select(table.id,
+            where=reduce_ids(table.id, record_activities)
+            & (table.state == 'waiting'))
+        if database.has_select_for():
+            For = database.get_select_for_skip_locked()
+            query.for_ = For('UPDATE')
+        cursor.execute(*query)
+        ids = {i for i, in cursor}
+        return [ra for ra in record_activities if ra.id in ids]
+
+    @classmethod
+    def execute(cls, record_activities):
+        """Run the waiting record activities of running scenarios and
+        unblocked records, and create their children"""
         now = datetime.datetime.now()
         record_activities = [
-            ra for ra in record_activities if ra.state == 'waiting']
-        executed = []
+            ra for ra in cls._claim(record_activities)
+            if not ra.record.blocked
+            and ra.record.scenario.state == 'running']
+        executed, failures = [], {}
         key = lambda ra: ra.activity  # noqa: E731
         record_activities = sorted(record_activities, key=key)
         for activity, sub_activities in groupby(record_activities, key=key):
-            executed.extend(activity.execute(list(sub_activities), **kwargs))
+            sub_executed, sub_failures = activity.execute(list(sub_activities))
+            executed.extend(sub_executed)
+            failures.update(sub_failures)
         cls.create([
                 child.new_record_activity(ra.record, now)
-                for ra in executed
+                for ra in executed if ra not in failures
                 for child in ra.activity.children])
-        cls.do(record_activities)
+        cls._record_failures(failures)
+        finished = [
+            ra for ra in record_activities
+            if ra not in failures or not failures[ra].retry]
+        cls.do([ra for ra in finished if ra not in failures])
+        cls.fail([ra for ra in finished if ra in failures])
         # A negative activity that runs excludes its positive siblings
         cls.cancel(cls._siblings(
-                [ra for ra in record_activities if ra.activity.negative],
+                [ra for ra in finished if ra.activity.negative],
                 negative=False))
+
+    @classmethod
+    def _record_failures(cls, failures):
+        "Store the error of the failures for the users and log them"
+        to_write = []
+        for record_activity, failure in failures.items():
+            logger.warning(
+                "%s %s: %s", record_activity,
+                "will be retried" if failure.retry else "failed",
+                failure.message)
+            to_write.extend(([record_activity], {'error': failure.message}))
+        if to_write:
+            cls.write(*to_write)
 
     @classmethod
     def _siblings(cls, record_activities, negative, event=None):

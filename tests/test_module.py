@@ -2,10 +2,12 @@
 # this repository contains the full copyright notices and license terms.
 import datetime as dt
 
+from trytond.config import config
 from trytond.model.exceptions import RequiredValidationError
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
-from trytond.modules.marketing_automation.tests.tools import smtp_server
+from trytond.modules.marketing_automation.tests.tools import (
+    RefusingSMTPSink, free_port, process, smtp_server)
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
@@ -57,9 +59,9 @@ class MarketingAutomationTestCase(ModuleTestCase):
 
     def setUp(self):
         super().setUp()
-        # The tests roll back, so nothing is sent, but trytond still connects
+        # The e-mails are delivered during the process
         smtp = smtp_server()
-        smtp.__enter__()
+        self.smtp = smtp.__enter__()
         self.addCleanup(smtp.__exit__, None, None, None)
 
     def assertInvalid(self, exception, save, *words):
@@ -183,17 +185,17 @@ class MarketingAutomationTestCase(ModuleTestCase):
         parent = create_activity(scenario, action='send_email')
         child = create_activity(
             parent, on='email_clicked_not', delay=dt.timedelta(days=2))
-        self.assertEqual((child.event, child.negative), ('email_clicked', True))
+        self.assertEqual(
+            (child.event, child.negative), ('email_clicked', True))
         self.assertEqual(child.on, 'email_clicked_not')
         self.assertEqual(child.parent_action, 'send_email')
 
     def run_scenario(self, scenario):
         pool = Pool()
         Scenario = pool.get('marketing.automation.scenario')
-        RecordActivity = pool.get('marketing.automation.record.activity')
         Scenario.run([scenario])
         Scenario.trigger()
-        RecordActivity.process()
+        process()
 
     def sent_emails(self, activity):
         "Return the addresses of the e-mails archived for activity"
@@ -242,7 +244,7 @@ class MarketingAutomationTestCase(ModuleTestCase):
             record_activities(activity),
             {'at': dt.datetime.now() - dt.timedelta(seconds=1)})
 
-        RecordActivity.process()
+        process()
 
         self.assertEqual(self.sent_emails(activity), ['john@example.com'])
         self.assertEqual(
@@ -264,7 +266,7 @@ class MarketingAutomationTestCase(ModuleTestCase):
             record_activities(activity),
             {'at': dt.datetime.now() - dt.timedelta(seconds=1)})
 
-        RecordActivity.process()
+        process()
 
         self.assertEqual(self.sent_emails(activity), [])
         record_activity, = record_activities(activity)
@@ -275,7 +277,6 @@ class MarketingAutomationTestCase(ModuleTestCase):
         "Blocking a record cancels its waiting activities"
         pool = Pool()
         Record = pool.get('marketing.automation.record')
-        RecordActivity = pool.get('marketing.automation.record.activity')
         create_party("John", 'john@example.com')
         scenario = create_scenario()
         activity = create_activity(
@@ -289,7 +290,7 @@ class MarketingAutomationTestCase(ModuleTestCase):
         record_activity, = record_activities(activity)
         self.assertEqual(record_activity.state, 'cancelled')
         self.assertEqual(scenario.record_count_blocked, 1)
-        RecordActivity.process()
+        process()
         self.assertEqual(self.sent_emails(activity), [])
 
     @with_transaction()
@@ -362,8 +363,122 @@ class MarketingAutomationTestCase(ModuleTestCase):
         new_parent, = copy.activities
         self.assertEqual(new_parent.name, "Parent")
         new_child, = new_parent.children
-        self.assertEqual((new_child.name, new_child.on), ("Child", 'email_opened'))
+        self.assertEqual(
+            (new_child.name, new_child.on), ("Child", 'email_opened'))
         self.assertEqual(len(parent.children), 1)
+
+    @with_transaction()
+    def test_render_error_fails_alone(self):
+        "A template that fails for a record fails its activity alone"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        create_party("Good", 'good@example.com')
+        create_party("Bad", 'bad@example.com')
+        scenario = create_scenario()
+        activity = create_activity(
+            scenario, action='send_email',
+            email_template='<html><body>${1 / len(record.name) '
+            'if record.name != "Bad" else record.unknown}</body></html>')
+        child = create_activity(activity)
+
+        self.run_scenario(scenario)
+
+        states = {
+            ra.record.rec_name: (ra.state, ra.error)
+            for ra in record_activities(activity)}
+        self.assertEqual(states["Good"], ('done', None))
+        self.assertEqual(states["Bad"][0], 'failed')
+        self.assertIn('unknown', states["Bad"][1])
+        self.assertEqual(
+            [m['To'] for m in self.smtp.pop()], ['Good <good@example.com>'])
+        self.assertEqual(len(Email.search([])), 1)
+        self.assertEqual(
+            [ra.record.rec_name for ra in record_activities(child)], ["Good"])
+
+    @with_transaction()
+    def test_template_access(self):
+        "A template reading what the marketing group may not read fails"
+        pool = Pool()
+        Field = pool.get('ir.model.field')
+        FieldAccess = pool.get('ir.model.field.access')
+        code, = Field.search([
+                ('model.model', '=', 'party.party'), ('name', '=', 'code')])
+        FieldAccess.create([{
+                    'field': code.id,
+                    'perm_read': False,
+                    }])
+        create_party("John", 'john@example.com')
+        scenario = create_scenario()
+        activity = create_activity(
+            scenario, action='send_email',
+            email_template='<html><body>${record.code}</body></html>')
+
+        self.run_scenario(scenario)
+
+        record_activity, = record_activities(activity)
+        self.assertEqual(record_activity.state, 'failed')
+        self.assertIn('Code', record_activity.error)
+        self.assertEqual(self.smtp.pop(), [])
+
+    @with_transaction()
+    def test_smtp_refused(self):
+        "A recipient refused by the SMTP server is not counted as sent"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        for name in ['good', 'bad', 'later']:
+            create_party(name, '%s@example.com' % name)
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        create_activity(activity)
+        sink = RefusingSMTPSink({
+                'bad@example.com': '550 No such user',
+                'later@example.com': '451 Try again later',
+                })
+
+        with smtp_server(sink):
+            self.run_scenario(scenario)
+
+        states = {
+            ra.record.rec_name: (ra.state, ra.error)
+            for ra in record_activities(activity)}
+        self.assertEqual(states['good'], ('done', None))
+        self.assertEqual(states['bad'][0], 'failed')
+        self.assertIn('No such user', states['bad'][1])
+        self.assertEqual(states['later'][0], 'waiting')
+        self.assertIn('Try again later', states['later'][1])
+        self.assertEqual(
+            [m['To'] for m in sink.pop()], ['good <good@example.com>'])
+        self.assertEqual(activity.record_count, 1)
+        self.assertEqual(
+            [e.addresses[0].address for e in Email.search([])],
+            ['good@example.com'])
+
+        # The next run sends what waits, once
+        process()
+        self.assertEqual(
+            [m['To'] for m in self.smtp.pop()], ['later <later@example.com>'])
+        self.assertEqual(activity.record_count, 2)
+
+    @with_transaction()
+    def test_smtp_down(self):
+        "When the SMTP server is down, the e-mails wait for the next run"
+        create_party("John", 'john@example.com')
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        config_uri = config.get('email', 'uri')
+        config.set('email', 'uri', 'smtp://127.0.0.1:%s' % free_port())
+        try:
+            self.run_scenario(scenario)
+        finally:
+            config.set('email', 'uri', config_uri)
+
+        record_activity, = record_activities(activity)
+        self.assertEqual(record_activity.state, 'waiting')
+        self.assertTrue(record_activity.error)
+        process()
+        record_activity, = record_activities(activity)
+        self.assertEqual(record_activity.state, 'done')
+        self.assertEqual(len(self.smtp.pop()), 1)
 
 
 del ModuleTestCase

@@ -11,7 +11,7 @@ from trytond.transaction import Transaction
 from trytond.wsgi import Base64Converter, app
 
 from trytond.modules.marketing_automation.tests.tools import (
-    fetch_over_http, html_part, smtp_server)
+    fetch_over_http, html_part, process, smtp_server)
 
 TEMPLATE = """<html><body>
 <p>Hello ${record.name}</p>
@@ -39,7 +39,6 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
         pool = Pool()
         Party = pool.get('party.party')
         Scenario = pool.get('marketing.automation.scenario')
-        RecordActivity = pool.get('marketing.automation.record.activity')
 
         parties = Party.create([{
                     'name': name,
@@ -73,7 +72,7 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
                 })
         Scenario.run([scenario])
         Scenario.trigger()
-        RecordActivity.process()
+        process()
         cls.parties = {p.name: p.id for p in parties}
 
     def links(self, name):

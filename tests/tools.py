@@ -13,6 +13,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from aiosmtpd.controller import Controller
 
 from trytond.config import config
+from trytond.pool import Pool
+from trytond.transaction import Transaction
 
 
 class SMTPSink:
@@ -40,6 +42,20 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+class RefusingSMTPSink(SMTPSink):
+    "Refuse the recipients of refused with their SMTP reply"
+
+    def __init__(self, refused):
+        super().__init__()
+        self.refused = refused
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address in self.refused:
+            return self.refused[address]
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
 
 
 @contextmanager
@@ -106,6 +122,18 @@ def fetch_over_http(app, paths):
     finally:
         server.server_close()
     return results
+
+
+def process():
+    """Run the process cron method and its queued batches in the current
+    transaction, as trytond does after the commit"""
+    pool = Pool()
+    Queue = pool.get('ir.queue')
+    RecordActivity = pool.get('marketing.automation.record.activity')
+    transaction = Transaction()
+    RecordActivity.process()
+    while transaction.tasks:
+        Queue(transaction.tasks.pop(0)).run()
 
 
 def html_part(message):
