@@ -18,6 +18,7 @@ def register():
         party.PartyUnsubscribedScenario,
         ir.Cron,
         ir.Email,
+        ir.Configuration,
         web.ShortenedURL,
         module='marketing_automation', type_='model')
     Pool.register(

@@ -1,7 +1,15 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+import hashlib
+import hmac
+from secrets import token_hex
+
+from sql.functions import CurrentTimestamp
+
+from trytond.cache import Cache
 from trytond.model import fields
 from trytond.pool import PoolMeta
+from trytond.transaction import Transaction, without_check_access
 
 
 class Cron(metaclass=PoolMeta):
@@ -27,3 +35,42 @@ class Email(metaclass=PoolMeta):
     marketing_automation_record = fields.Many2One(
         'marketing.automation.record', "Record",
         readonly=True, ondelete='SET NULL')
+
+
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'ir.configuration'
+
+    marketing_automation_secret = fields.Char(
+        "Marketing Automation Secret", readonly=True, strip=False,
+        help="The key that signs the links of the marketing e-mails.")
+    _marketing_automation_secret_cache = Cache(
+        'ir_configuration.marketing_automation_secret')
+
+    @classmethod
+    def __register__(cls, module):
+        super().__register__(module)
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        cursor.execute(*table.select(
+                table.id, table.marketing_automation_secret, limit=1))
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(*table.insert(
+                    [table.marketing_automation_secret, table.create_uid,
+                        table.create_date],
+                    [[token_hex(32), 0, CurrentTimestamp()]]))
+        elif not row[1]:
+            cursor.execute(*table.update(
+                    [table.marketing_automation_secret], [token_hex(32)],
+                    where=table.id == row[0]))
+
+    @classmethod
+    def marketing_automation_sign(cls, value):
+        "Return the signature of value that recipients cannot forge"
+        secret = cls._marketing_automation_secret_cache.get(None)
+        if secret is None:
+            with without_check_access():
+                secret = cls(1).marketing_automation_secret
+            cls._marketing_automation_secret_cache.set(None, secret)
+        return hmac.new(
+            secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:20]

@@ -1,6 +1,7 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 import datetime
+import hmac
 import logging
 import smtplib
 import uuid
@@ -892,15 +893,33 @@ class Record(ModelSQL, ModelView):
         params = {'r': self.uuid}
         if next_:
             params['next'] = next_
+            params['s'] = self._sign_next(next_)
         return database_url('unsubscribe') + '?' + urlencode(params)
 
-    def unsubscribe_page(self):
-        "Return the HTML page that confirms the unsubscription"
+    def _sign_next(self, next_):
+        pool = Pool()
+        Configuration = pool.get('ir.configuration')
+        return Configuration.marketing_automation_sign(
+            '%s|%s' % (self.uuid, next_))
+
+    def check_next(self, next_, signature):
+        "Tell if next_ is the URL to go after unsubscribing from the e-mail"
+        return bool(next_ and signature) and hmac.compare_digest(
+            signature, self._sign_next(next_))
+
+    @classmethod
+    def unsubscribe_page(cls, record=None):
+        """Return the HTML page that confirms the unsubscription of record
+        or tells that the link is not valid"""
         pool = Pool()
         Unsubscribe = pool.get(
             'marketing.automation.unsubscribe', type='report')
-        with Transaction().set_context(language=self.language):
-            _, content, _, _ = Unsubscribe.execute([self.id], {})
+        language = record.language if record else None
+        with Transaction().set_context(language=language):
+            _, content, _, _ = Unsubscribe.execute(
+                [record.id] if record else [], {
+                    'model': cls.__name__,
+                    })
         return content
 
 

@@ -1,24 +1,69 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+import binascii
+import logging
+from functools import wraps
+
+from werkzeug.routing import ValidationError
+
+from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, abort, redirect, with_pool, with_transaction)
 from trytond.tools import file_open
-from trytond.wsgi import app
+from trytond.transaction import Transaction
+from trytond.wsgi import Base64Converter, app
+
+logger = logging.getLogger(__name__)
 
 
-@app.route('/m/<base64:database_name>/unsubscribe', methods={'GET'})
+class DatabaseNameConverter(Base64Converter):
+    "The base64 database name, not found when it does not decode"
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValidationError()
+
+
+app.url_map.converters['marketing_automation_database'] = (
+    DatabaseNameConverter)
+
+
+def with_module_database(func):
+    "Answer not found for a database that does not have the module"
+    @wraps(func)
+    def wrapper(request, database_name, *args, **kwargs):
+        if database_name not in Pool.database_list():
+            try:
+                with Transaction().start(database_name, 0, readonly=True):
+                    Pool(database_name).init()
+            except Exception:
+                logger.debug('%s', request, exc_info=True)
+                abort(HTTPStatus.NOT_FOUND)
+        try:
+            Pool(database_name).get('marketing.automation.record')
+        except KeyError:
+            abort(HTTPStatus.NOT_FOUND)
+        return func(request, database_name, *args, **kwargs)
+    return wrapper
+
+
+@app.route(
+    '/m/<marketing_automation_database:database_name>/unsubscribe',
+    methods={'GET'})
+@with_module_database
 @with_pool
 @with_transaction(readonly=False)
 def unsubscribe(request, pool):
     Record = pool.get('marketing.automation.record')
     record = Record.unsubscribe(request.args.get('r'))
-    if record is None:
-        abort(HTTPStatus.NOT_FOUND)
     next_ = request.args.get('next')
-    if next_:
+    if record and record.check_next(next_, request.args.get('s')):
         return redirect(next_)
     return Response(
-        record.unsubscribe_page(), HTTPStatus.OK,
+        Record.unsubscribe_page(record),
+        HTTPStatus.OK if record else HTTPStatus.NOT_FOUND,
         content_type='text/html; charset=utf-8')
 
 

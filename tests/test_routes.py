@@ -1,7 +1,7 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 import datetime as dt
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from lxml import html as lxml_html
 
@@ -19,7 +19,9 @@ TEMPLATE = """<html><body>
 <a href="unsubscribe">Unsubscribe</a>
 <a href="unsubscribe|https://www.example.com/bye">Leave</a>
 </body></html>"""
-NAMES = ['open', 'click', 'unsubscribe', 'next', 'http']
+NAMES = ['open', 'click', 'unsubscribe', 'next', 'http', 'forged', 'blocked']
+SCENARIO = 'Routes <b>&</b>'
+
 
 
 class MarketingAutomationRouteTestCase(RouteTestCase):
@@ -48,7 +50,7 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
                                     }])],
                     } for name in NAMES])
         scenario, = Scenario.create([{
-                    'name': "Routes",
+                    'name': SCENARIO,
                     'model': 'party.party',
                     'domain': '[]',
                     'activities': [('create', [{
@@ -74,6 +76,11 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
         Scenario.trigger()
         process()
         cls.parties = {p.name: p.id for p in parties}
+
+        ShortenedURL = pool.get('web.shortened_url')
+        other = ShortenedURL(redirect_url='https://other.example.com/')
+        other.save()
+        cls.other_url = other.shortened_url
 
     def links(self, name):
         "Return the shop, unsubscribe, leave and image URLs of name's e-mail"
@@ -147,7 +154,7 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
         response = self.get(self.client(), unsubscribe)
         self.assertEqual(response.status_code, 200)
         self.assertIn('text/html', response.headers['Content-Type'])
-        self.assertIn(b'Routes', response.data)
+        self.assertIn(b'Routes &lt;b&gt;&amp;&lt;/b&gt;', response.data)
         self.assertTrue(self.record_blocked('unsubscribe'))
         activities = self.record_activities('unsubscribe')
         self.assertEqual(
@@ -164,13 +171,90 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
         self.assertEqual(response.location, 'https://www.example.com/bye')
         self.assertTrue(self.record_blocked('next'))
 
+    def unsubscribe_path(self, database=DB_NAME):
+        return '/m/%s/unsubscribe' % quote(
+            Base64Converter(None).to_url(database))
+
     def test_unsubscribe_unknown(self):
-        "An unknown record gives a not found page"
-        database = Base64Converter(None).to_url(DB_NAME)
-        response = self.client().get(
-            '/m/%s/unsubscribe' % quote(database),
-            query_string=urlencode({'r': 'unknown'}))
-        self.assertEqual(response.status_code, 404)
+        "An unknown or malformed record gives a not found page"
+        for args in [
+                {'r': 'unknown'}, {}, {'r': ''}, {'r': "' OR 1=1 --"},
+                {'r': 'x' * 10000}, {'r': ['a', 'b']}]:
+            with self.subTest(args=args):
+                response = self.client().get(
+                    self.unsubscribe_path(),
+                    query_string=urlencode(args, doseq=True))
+                self.assertEqual(response.status_code, 404)
+                self.assertIn(b'not valid', response.data)
+
+    def test_unsubscribe_unknown_database(self):
+        "An unknown or malformed database gives not found"
+        client = self.client()
+        for path in [
+                self.unsubscribe_path('unknown_database'),
+                '/m/!!!/unsubscribe', '/m/%ZZ/unsubscribe',
+                '/m/' + quote(Base64Converter(None).to_url('../../etc'))
+                + '/unsubscribe']:
+            with self.subTest(path=path):
+                response = client.get(path, query_string='r=x')
+                self.assertEqual(response.status_code, 404, response.data)
+
+    def test_unsubscribe_forged_next(self):
+        "Only the next of the e-mail is followed"
+        _, unsubscribe, leave, _ = self.links('forged')
+        parts = urlsplit(leave)
+        signed = dict(parse_qsl(parts.query))
+        client = self.client()
+        for args in [
+                {**signed, 'next': 'https://evil.example.com/'},
+                {**signed, 's': 'forged'},
+                {'r': signed['r'], 'next': signed['next']},
+                {'r': signed['r'], 'next': signed['next'], 's': ''},
+                ]:
+            with self.subTest(args=args):
+                response = client.get(
+                    parts.path, query_string=urlencode(args))
+                self.assertEqual(response.status_code, 200)
+                self.assertIsNone(response.location)
+        self.assertTrue(self.record_blocked('forged'))
+
+    def test_events_of_blocked_record(self):
+        "Opens and clicks of a blocked record change nothing"
+        shop, unsubscribe, _, image = self.links('blocked')
+        client = self.client()
+        self.get(client, unsubscribe)
+        for url in [image, shop]:
+            self.assertEqual(self.get(client, url).status_code, 301)
+        activities = self.record_activities('blocked')
+        self.assertEqual(activities['Welcome'][:3], ('done', False, False))
+        self.assertEqual(
+            {s for s, *_ in activities.values()}, {'done', 'cancelled'})
+
+    def test_shortened_url_forged(self):
+        "The open and click URLs cannot be guessed"
+        shop, _, _, image = self.links('open')
+        client = self.client()
+        base, token = unquote(shop).rsplit('-', 1)
+        short_id = base.rsplit('$', 1)[1]
+        forged = [
+            base, base + '-', base + '-' + '0' * len(token),
+            base + '-' + token[::-1],
+            base.replace('$' + short_id, '$' + short_id + 'zz')
+            + '-' + token,
+            base.replace('$' + short_id, '$%21%21') + '-' + token,
+            ]
+        for url in forged:
+            with self.subTest(url=url):
+                response = self.get(client, url)
+                self.assertEqual(response.status_code, 404)
+        activities = self.record_activities('open')
+        self.assertEqual(activities['Welcome'][:3][2], False)
+
+    def test_other_shortened_url(self):
+        "The shortened URLs of other modules keep working"
+        response = self.get(self.client(), self.other_url)
+        self.assertEqual(response.status_code, 301)
+        self.assertEqual(response.location, 'https://other.example.com/')
 
     def test_real_http_server(self):
         "The links work through a real HTTP server"
@@ -186,7 +270,7 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
         self.assertEqual(shop_status, 301)
         self.assertEqual(shop_headers['Location'], 'https://shop.example.com/')
         self.assertEqual(unsubscribe_status, 200)
-        self.assertIn(b'Routes', page)
+        self.assertIn(b'Routes &lt;b&gt;&amp;&lt;/b&gt;', page)
         self.assertEqual(image_status, 200)
         self.assertEqual(image_headers['Content-Type'], 'image/gif')
         activities = self.record_activities('http')
