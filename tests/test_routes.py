@@ -23,7 +23,6 @@ NAMES = ['open', 'click', 'unsubscribe', 'next', 'http', 'forged', 'blocked']
 SCENARIO = 'Routes <b>&</b>'
 
 
-
 class MarketingAutomationRouteTestCase(RouteTestCase):
     "Test the routes of Marketing Automation"
     module = 'marketing_automation'
