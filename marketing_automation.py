@@ -5,13 +5,14 @@ import hmac
 import logging
 import smtplib
 import uuid
+import zlib
 from collections import defaultdict, namedtuple
 from email.header import Header
 from email.utils import formataddr
 from itertools import groupby
 from urllib.parse import quote, urlencode, urljoin
 
-from sql import Cast, Literal, Null
+from sql import Cast, Conflict, Literal, Null, Select
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case
 from sql.operators import Concat, Exists
@@ -282,8 +283,18 @@ class Scenario(Workflow, ModelSQL, ModelView):
         if scenarios is None:
             scenarios = cls.search([('state', '=', 'running')])
         for scenario in scenarios:
-            if scenario.state == 'running':
+            # Another transaction may be triggering the scenario
+            if scenario.state == 'running' and scenario._try_lock():
                 scenario.enter(scenario.new_record_ids())
+
+    def _try_lock(self):
+        "Try to lock the scenario until the end of the transaction"
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        key = (zlib.crc32(self.__name__.encode()) << 31) + self.id
+        cursor.execute(*Select([transaction.database.lock_id(key)]))
+        locked, = cursor.fetchone()
+        return bool(locked)
 
     def new_record_ids(self):
         "Return the ids of the records that must enter the scenario"
@@ -312,26 +323,36 @@ class Scenario(Workflow, ModelSQL, ModelView):
         return [i for i, in cursor]
 
     def enter(self, ids):
-        "Create the records of ids and their root record activities"
+        """Insert the records of ids and their root record activities
+        by batches of one query each"""
         pool = Pool()
         Record = pool.get('marketing.automation.record')
         RecordActivity = pool.get('marketing.automation.record.activity')
         Model = pool.get(self.model)
+        record = Record.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
         now = datetime.datetime.now()
+        activities = list(self.activities)
         for sub_ids in grouped_slice(ids):
-            sub_ids = list(sub_ids)
-            records = Record.create([{
-                        'scenario': self.id,
-                        'record': '%s,%s' % (self.model, i),
-                        } for i in sub_ids])
-            targets = Model.browse(sub_ids)
-            to_create = []
-            for activity in self.activities:
-                passed = set(activity.filter_condition(targets))
-                to_create.extend(
-                    activity.new_record_activity(r, now)
-                    for r, t in zip(records, targets) if t in passed)
-            RecordActivity.create(to_create)
+            references = {'%s,%s' % (self.model, i): i for i in sub_ids}
+            cursor.execute(*record.insert([
+                        record.scenario, record.record, record.uuid,
+                        record.blocked, record.create_uid, record.create_date,
+                        ], [
+                        [self.id, r, Record.default_uuid(), False,
+                            transaction.user, now]
+                        for r in references],
+                    on_conflict=Conflict(record)))
+            cursor.execute(*record.select(record.id, record.record,
+                    where=(record.scenario == self.id)
+                    & record.record.in_(list(references))))
+            record_ids = {references[r]: i for i, r in cursor}
+            targets = Model.browse(list(record_ids))
+            for activity in activities:
+                RecordActivity.insert_waiting(activity, [
+                        record_ids[t.id]
+                        for t in activity.filter_condition(targets)], now)
 
 
 class Activity(ModelSQL, ModelView):
@@ -597,19 +618,12 @@ class Activity(ModelSQL, ModelView):
             cls.delete(children)
         super().delete(activities)
 
-    def new_record_activity(self, record, now):
-        "Return the values of the waiting record activity for record"
+    def due_at(self, now):
+        "Return when the activity is due if it started now"
         if self.event and not self.negative:
             # Scheduled when the event happens
-            at = None
-        else:
-            at = now + (self.delay or datetime.timedelta())
-        return {
-            'record': record.id,
-            'activity': self.id,
-            'at': at,
-            'state': 'waiting',
-            }
+            return None
+        return now + (self.delay or datetime.timedelta())
 
     def filter_condition(self, records):
         "Return the records that match the condition"
@@ -1116,10 +1130,13 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             sub_executed, sub_failures = activity.execute(list(sub_activities))
             executed.extend(sub_executed)
             failures.update(sub_failures)
-        cls.create([
-                child.new_record_activity(ra.record, now)
-                for ra in executed if ra not in failures
-                for child in ra.activity.children])
+        children = defaultdict(list)
+        for record_activity in executed:
+            if record_activity not in failures:
+                for child in record_activity.activity.children:
+                    children[child].append(record_activity.record.id)
+        for child, record_ids in children.items():
+            cls.insert_waiting(child, record_ids, now)
         cls._record_failures(failures)
         finished = [
             ra for ra in record_activities
@@ -1130,6 +1147,24 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         cls.cancel(cls._siblings(
                 [ra for ra in finished if ra.activity.negative],
                 negative=False))
+
+    @classmethod
+    def insert_waiting(cls, activity, record_ids, now):
+        "Insert the waiting record activities of activity for the records"
+        table = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        at = activity.due_at(now)
+        for sub_ids in grouped_slice(record_ids):
+            cursor.execute(*table.insert([
+                        table.record, table.activity, table.state, table.at,
+                        table.email_opened, table.email_clicked,
+                        table.create_uid, table.create_date,
+                        ], [
+                        [i, activity.id, 'waiting', at, False, False,
+                            transaction.user, now]
+                        for i in sub_ids],
+                    on_conflict=Conflict(table)))
 
     @classmethod
     def _record_failures(cls, failures):
