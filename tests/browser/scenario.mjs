@@ -1,0 +1,312 @@
+// This file is part of Tryton.  The COPYRIGHT file at the top level of
+// this repository contains the full copyright notices and license terms.
+//
+// A marketing user's path through the Tryton web client (sao), driven in
+// Debian's Chromium by tests/test_browser.py:
+//   log in, cancel the module configuration wizard, open
+//   Marketing › Automation › Scenarios, create a scenario on parties with a
+//   "Send E-Mail" activity, save it, run it, then (once the test has run the
+//   trigger) open its records and record activities.
+//
+// Parameters come from the environment (see test_browser.py). Writes
+// screenshots in SCREENSHOTS, prints "TRIGGER" on stdout and waits for a
+// line on stdin before looking at the records, and prints "RESULT <json>"
+// at the end. Exits non-zero on failure, with a screenshot "failure.png".
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+
+import { chromium } from 'playwright-core';
+
+const env = (name, fallback) => {
+    const value = process.env[name] ?? fallback;
+    if (value === undefined) {
+        throw new Error(`${name} is not set`);
+    }
+    return value;
+};
+const URL_ = env('URL');
+const DATABASE = env('DATABASE');
+const LOGIN = env('LOGIN');
+const PASSWORD = env('PASSWORD');
+const SCREENSHOTS = env('SCREENSHOTS');
+const SCENARIO = env('SCENARIO_NAME');
+const ACTIVITY = env('ACTIVITY_NAME');
+const EMAIL_TITLE = env('EMAIL_TITLE');
+const EMAIL_TEMPLATE = env('EMAIL_TEMPLATE');
+const PARTIES = JSON.parse(env('PARTIES', '[]'));
+const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+const TIMEOUT = Number(env('STEP_TIMEOUT', '20000'));
+
+const log = (...args) => console.error('[browser]', ...args);
+
+fs.mkdirSync(SCREENSHOTS, {recursive: true});
+const userDataDir = fs.mkdtempSync(
+    path.join(process.env.TMPDIR || '/tmp', 'marketing-automation-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: {width: 1366, height: 900},
+    args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+        '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync',
+    ],
+});
+const page = context.pages()[0] || await context.newPage();
+page.setDefaultTimeout(TIMEOUT);
+const pageErrors = [];
+page.on('pageerror', error => {
+    pageErrors.push(error.message);
+    log('page error:', error.message);
+});
+page.on('dialog', dialog => {
+    log('unexpected dialog:', dialog.message());
+    dialog.dismiss();
+});
+
+let shot = 0;
+const screenshot = async (name) => {
+    shot += 1;
+    const file = path.join(
+        SCREENSHOTS, `${String(shot).padStart(2, '0')}-${name}.png`);
+    await page.screenshot({path: file});
+    log('screenshot', file);
+    return file;
+};
+
+// sao talks to trytond with jQuery.ajax: wait until no request is in flight,
+// twice, to let the callbacks of the last one start the next one.
+const idle = async () => {
+    for (let i = 0; i < 2; i++) {
+        await page.waitForFunction(
+            () => window.jQuery && jQuery.active === 0);
+        await page.waitForTimeout(150);
+    }
+};
+
+const check = (condition, message) => {
+    if (!condition) {
+        throw new Error(message);
+    }
+};
+
+// sao stores a typed value when the widget loses the focus
+const typeIn = async (locator, value) => {
+    await idle();
+    await locator.click();
+    await locator.fill(value);
+    await locator.press('Tab');
+    await idle();
+    const stored = await locator.inputValue();
+    check(stored === value,
+        `typed ${JSON.stringify(value)} but the field shows ` +
+        JSON.stringify(stored));
+};
+
+const activeTab = () => page.locator('#tabcontent > .tab-pane.active');
+const tabTitle = () => page.locator('#tablist > li.active').innerText();
+const waitTab = async (title) => {
+    await page.locator('#tablist > li.active', {hasText: title}).waitFor();
+    await activeTab().locator('.content-box').first().waitFor();
+    await idle();
+};
+
+const menuRow = (title) => page.locator(
+    '#menu tr', {has: page.locator(`div.column-char[title="${title}"]`)});
+
+const one2many = (scope, string) => scope.locator('.form-one2many', {
+    has: page.locator(
+        ':scope > .form-one2many-menu label.form-one2many-string',
+        {hasText: string}),
+});
+
+// The text of the rows of the list in the active tab
+const rows = async () => {
+    const body = activeTab().locator('table.tree > tbody').first();
+    await body.waitFor({state: 'attached'});
+    return (await body.locator('tr').allInnerTexts()).map(
+        text => text.replace(/\s+/g, ' ').trim()).filter(Boolean);
+};
+
+const waitForStdinLine = async () => {
+    const input = readline.createInterface({input: process.stdin});
+    for await (const line of input) {
+        input.close();
+        return line;
+    }
+    return null;
+};
+
+const result = {pageErrors};
+try {
+    // 1. Login: a dialog for the user name, then one for the password
+    await page.goto(`${URL_}/#${DATABASE}`);
+    const login = page.locator('.modal.in #login');
+    await login.waitFor();
+    await login.fill(LOGIN);
+    await screenshot('login');
+    await login.press('Enter');
+    const password = page.locator('.modal.in input[type=password]');
+    await password.waitFor();
+    await password.fill(PASSWORD);
+    await screenshot('password');
+    await password.press('Enter');
+    await menuRow('Marketing').waitFor();
+    await idle();
+
+    // 2. A new database opens the module configuration wizard: cancel it
+    const wizard = activeTab().locator('.tab-wizard');
+    try {
+        await wizard.waitFor({timeout: 5000});
+    } catch (error) {
+        log('no module configuration wizard');
+    }
+    if (await wizard.count()) {
+        await screenshot('module-configuration');
+        await wizard.locator('.modal-footer button[title=Cancel]').click();
+        await idle();
+        result.wizardCancelled = true;
+    }
+
+    // 3. Marketing › Automation › Scenarios
+    await menuRow('Marketing').locator('.expander').click();
+    await idle();
+    await menuRow('Automation').locator('.expander').click();
+    await idle();
+    await menuRow('Scenarios').locator('div.column-char').click();
+    await waitTab('Scenarios');
+    await screenshot('scenarios');
+
+    // 4. A new scenario on parties
+    let tab = activeTab();
+    await tab.locator('button#new_').click();
+    await tab.locator('input[name=name]').waitFor();
+    await idle();  // the defaults redraw the new record
+    await typeIn(tab.locator('input[name=name]'), SCENARIO);
+    await tab.locator('select[name=model]').selectOption({label: 'Party'});
+    await idle();
+    result.domain = await tab.locator('input[name=domain]').inputValue();
+    check(result.domain === '[]',
+        `the domain is ${JSON.stringify(result.domain)}, not "[]"`);
+    await screenshot('new-scenario');
+
+    // 5. Its "Send E-Mail" activity, in the popup of Activities
+    await one2many(tab, 'Activities')
+        .locator('.form-one2many-toolbar button[title=New]').first().click();
+    const popup = page.locator('.modal.in');
+    await popup.locator('input[name=name]').waitFor();
+    await idle();
+    await typeIn(popup.locator('input[name=name]'), ACTIVITY);
+    await popup.locator('select[name=action]').selectOption(
+        {label: 'Send E-Mail'});
+    await idle();
+    await popup.locator('input[name=email_title]').waitFor(
+        {state: 'visible'});
+    await typeIn(popup.locator('input[name=email_title]'), EMAIL_TITLE);
+    await typeIn(
+        popup.locator('textarea[name=email_template]'), EMAIL_TEMPLATE);
+    await screenshot('activity');
+    await popup.locator('.modal-footer button[title=Add]').click();
+    await popup.waitFor({state: 'hidden'});
+    await idle();
+    const activities = await one2many(tab, 'Activities')
+        .locator('table.tree > tbody > tr').allInnerTexts();
+    check(activities.some(text => text.includes(ACTIVITY)),
+        `the activity is not in the list: ${JSON.stringify(activities)}`);
+
+    // 6. Save
+    await tab.locator('button#save').click();
+    await idle();
+    await page.locator('#tablist > li.active', {hasText: 'Scenarios'})
+        .waitFor();
+    const status = await tab.locator('.badge').first().innerText();
+    check(!status.startsWith('_') && !status.startsWith('-'),
+        `the scenario is not saved (${status})`);
+    result.recordCount = await tab.locator('input[name=record_count]')
+        .first().inputValue();
+    await screenshot('saved');
+
+    // 7. Run
+    await tab.locator('button[name=run]').click();
+    await idle();
+    await tab.locator('button[name=stop]').waitFor({state: 'visible'});
+    const state = tab.locator('select[name=state]');
+    result.state = await state.evaluate(
+        select => select.options[select.selectedIndex].text);
+    check(result.state === 'Running', `the state is ${result.state}`);
+    await screenshot('running');
+
+    // 8. The test runs the trigger (the cron job), then we look at the
+    // records through "Open related records" of the scenario
+    console.log('TRIGGER');
+    const answer = await waitForStdinLine();
+    check(answer === 'CONTINUE', `the test answered ${answer}`);
+
+    const relate = async (name) => {
+        tab = activeTab();
+        await tab.locator('button#relate').click();
+        await tab.locator('ul[aria-labelledby=relate] a', {hasText: name})
+            .first().click();
+        await waitTab(name);
+    };
+    const reload = async () => {
+        await activeTab().locator('button#reload').click();
+        await idle();
+    };
+    await relate('Records');
+    let records = await rows();
+    result.records = records;
+    await screenshot('records');
+    for (const party of PARTIES) {
+        check(records.some(text => text.includes(party)),
+            `no record for ${party} in ${JSON.stringify(records)}`);
+    }
+
+    // Back to the scenario: its counters show the records
+    await page.locator('#tablist > li', {hasText: 'Scenarios'}).first()
+        .locator('a').click();
+    await waitTab('Scenarios');
+    await reload();
+    result.recordCountAfterTrigger = await activeTab()
+        .locator('input[name=record_count]').first().inputValue();
+    await screenshot('scenario-after-trigger');
+
+    await relate('Record Activities');
+    records = await rows();
+    result.recordActivities = records;
+    await screenshot('record-activities');
+    for (const party of PARTIES) {
+        check(records.some(
+            text => text.includes(party) && text.includes(ACTIVITY)),
+            `no record activity for ${party} in ${JSON.stringify(records)}`);
+    }
+
+    // The same records through the menu Marketing › Automation ›
+    // Scenarios › Records
+    await menuRow('Records').locator('div.column-char').click();
+    await waitTab('Records');
+    records = await rows();
+    result.recordsFromMenu = records;
+    await screenshot('records-menu');
+    for (const party of PARTIES) {
+        check(records.some(text => text.includes(party)),
+            `no record for ${party} in the menu: ${JSON.stringify(records)}`);
+    }
+    result.ok = true;
+} catch (error) {
+    result.ok = false;
+    result.error = String(error && error.stack || error);
+    log('FAILED:', result.error);
+    try {
+        await page.screenshot({path: path.join(SCREENSHOTS, 'failure.png')});
+        result.failureScreenshot = path.join(SCREENSHOTS, 'failure.png');
+    } catch (error2) {
+        log('no failure screenshot:', String(error2));
+    }
+} finally {
+    await context.close();
+    fs.rmSync(userDataDir, {recursive: true, force: true});
+}
+console.log('RESULT ' + JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);

@@ -1,0 +1,404 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""A marketing user's path through the Tryton web client, in Chromium
+
+The test creates its own SQLite database (with trytond-admin) and serves it
+with the web client (sao, built by demo/sao.py) on loopback; the Node script
+tests/browser/scenario.mjs drives Debian's Chromium through playwright-core
+(installed under tests/browser/node_modules when missing). The screenshots
+are written in var/browser/.
+
+This module also runs as a script, for the steps that need trytond on the
+test database in a process of their own:
+
+    python test_browser.py prepare|trigger|check CONFIG DATABASE
+"""
+import importlib.util
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+BROWSER = TESTS / 'browser'
+SCREENSHOTS = ROOT / 'var' / 'browser'
+CHROMIUM = '/usr/bin/chromium'
+DATABASE = 'browser'
+LOGIN = 'admin'
+PASSWORD = 'Marketing-Browser-7'
+PARTIES = {
+    'Alice Browser': 'alice@example.com',
+    'Bob Browser': 'bob@example.com',
+    }
+SCENARIO = "Welcome new parties"
+ACTIVITY = "Welcome e-mail"
+EMAIL_TITLE = "Welcome ${record.name}"
+EMAIL_TEMPLATE = (
+    '<html><body><p>Hello ${record.name},</p>'
+    '<p>welcome!</p></body></html>')
+# The whole browser part (login to the last screenshot)
+BROWSER_TIMEOUT = 150
+COMMAND_TIMEOUT = 120
+
+
+def _skip_reason():
+    uri = os.environ.get('TRYTOND_DATABASE_URI', 'sqlite://')
+    if urlparse(uri).scheme != 'sqlite':
+        return ("the browser test runs only on the SQLite pass "
+            "(TRYTOND_DATABASE_URI=%s) to keep the CI time low" % uri)
+    if not os.path.exists(CHROMIUM):
+        return ("%s is missing: install Debian's chromium "
+            "(apt-get install chromium)" % CHROMIUM)
+    for command in ['node', 'npm']:
+        if not shutil.which(command):
+            return ("%s is missing: install Node.js and npm "
+                "(apt-get install nodejs npm)" % command)
+    if not (ROOT / 'demo' / 'sao.py').exists():
+        return "demo/sao.py (which builds the web client) is missing"
+    return None
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _load_sao():
+    "Import demo/sao.py without putting the repository on sys.path"
+    spec = importlib.util.spec_from_file_location(
+        'marketing_automation_demo_sao', ROOT / 'demo' / 'sao.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _environ(**extra):
+    "The environment of the subprocesses: only the configuration file counts"
+    env = {k: v for k, v in os.environ.items()
+        if not k.startswith('TRYTOND_') and k not in {'DB_NAME', 'DB_CACHE'}}
+    env.update(extra)
+    return env
+
+
+def _script(name):
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else name
+
+
+SKIP_REASON = _skip_reason()
+
+
+@unittest.skipIf(SKIP_REASON, SKIP_REASON)
+class BrowserTestCase(unittest.TestCase):
+    "Test the scenarios through the Tryton web client in Chromium"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.started = time.monotonic()
+        cls.tmp = tempfile.TemporaryDirectory(
+            prefix='marketing-automation-browser-')
+        cls.addClassCleanup(cls.tmp.cleanup)
+        tmp = Path(cls.tmp.name)
+
+        cls.web_root = _load_sao().ensure_sao()
+        cls._install_playwright()
+
+        cls.port = _free_port()
+        cls.url = 'http://127.0.0.1:%s' % cls.port
+        cls.config = tmp / 'trytond.conf'
+        (tmp / 'db').mkdir()
+        cls.config.write_text(
+            "[database]\n"
+            "uri = sqlite://\n"
+            "path = %(db)s\n"
+            "[web]\n"
+            "listen = 127.0.0.1:%(port)s\n"
+            "root = %(root)s\n"
+            "[email]\n"
+            "uri = smtp://127.0.0.1:%(smtp)s\n"
+            "from = marketing@example.com\n"
+            "[session]\n"
+            "max_attempt = 100\n" % {
+                'db': tmp / 'db',
+                'port': cls.port,
+                'root': cls.web_root,
+                'smtp': _free_port(),
+                })
+        # trytond-admin initializes an SQLite database that exists
+        (tmp / 'db' / ('%s.sqlite' % DATABASE)).touch()
+        password_file = tmp / 'password'
+        password_file.write_text(PASSWORD)
+        cls._run([_script('trytond-admin'), '-c', str(cls.config),
+                '-d', DATABASE, '--all', '--email', 'admin@example.com',
+                '-u', 'marketing_automation', '--activate-dependencies'],
+            env=_environ(TRYTONPASSFILE=str(password_file)))
+        cls.helper('prepare')
+        cls.log = open(tmp / 'trytond.log', 'w')
+        cls.addClassCleanup(cls.log.close)
+        cls.server = subprocess.Popen(
+            [_script('trytond'), '-c', str(cls.config), '-d', DATABASE],
+            env=_environ(), stdout=cls.log, stderr=subprocess.STDOUT)
+        cls.addClassCleanup(cls._stop, cls.server)
+        cls._wait_server()
+
+    @classmethod
+    def _run(cls, command, timeout=COMMAND_TIMEOUT, **kwargs):
+        process = subprocess.run(command, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=timeout, **kwargs)
+        if process.returncode:
+            raise AssertionError("%s failed (%s):\n%s" % (
+                    ' '.join(command), process.returncode, process.stdout))
+        return process.stdout
+
+    @classmethod
+    def helper(cls, command):
+        "Run a command of this module as a script and return its JSON result"
+        output = cls._run(
+            [sys.executable, __file__, command, str(cls.config), DATABASE],
+            env=_environ())
+        return json.loads(output.splitlines()[-1])
+
+    @classmethod
+    def _install_playwright(cls):
+        if (BROWSER / 'node_modules' / 'playwright-core').is_dir():
+            return
+        npm = shutil.which('npm')
+        command = [npm, 'install', '--ignore-scripts', '--no-audit',
+            '--no-fund']
+        if (BROWSER / 'package-lock.json').exists():
+            command[1] = 'ci'
+        cls._run(command, cwd=BROWSER)
+
+    @classmethod
+    def _wait_server(cls):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if cls.server.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(cls.url + '/', timeout=5) as r:
+                    if b'sao' in r.read():
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("trytond did not start:\n%s" % cls.server_log())
+
+    @staticmethod
+    def _stop(process):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for stream in [process.stdin, process.stdout, process.stderr]:
+            if stream:
+                stream.close()
+
+    @classmethod
+    def server_log(cls, lines=40):
+        cls.log.flush()
+        return '\n'.join(
+            Path(cls.log.name).read_text().splitlines()[-lines:])
+
+    def _browse(self):
+        """Run scenario.mjs, run the trigger when it asks for it,
+        and return its result"""
+        if SCREENSHOTS.exists():
+            for png in SCREENSHOTS.glob('*.png'):
+                png.unlink()
+        env = dict(os.environ,
+            URL=self.url, DATABASE=DATABASE, LOGIN=LOGIN, PASSWORD=PASSWORD,
+            SCREENSHOTS=str(SCREENSHOTS), CHROMIUM=CHROMIUM,
+            SCENARIO_NAME=SCENARIO, ACTIVITY_NAME=ACTIVITY,
+            EMAIL_TITLE=EMAIL_TITLE, EMAIL_TEMPLATE=EMAIL_TEMPLATE,
+            PARTIES=json.dumps(list(PARTIES)), TMPDIR=self.tmp.name)
+        node = subprocess.Popen(
+            [shutil.which('node'), 'scenario.mjs'], cwd=BROWSER, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.addCleanup(self._stop, node)
+        lines = queue.Queue()
+        errors = []
+
+        def read_stdout():
+            for line in node.stdout:
+                lines.put(line.rstrip('\n'))
+            lines.put(None)
+
+        def read_stderr():
+            for line in node.stderr:
+                errors.append(line.rstrip('\n'))
+        for target in [read_stdout, read_stderr]:
+            threading.Thread(target=target, daemon=True).start()
+
+        deadline = time.monotonic() + BROWSER_TIMEOUT
+        result = None
+        while True:
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                self.fail("the browser did not finish in %ss:\n%s" % (
+                        BROWSER_TIMEOUT, '\n'.join(errors)))
+            if line is None:
+                break
+            if line == 'TRIGGER':
+                self.triggered = self.helper('trigger')
+                node.stdin.write('CONTINUE\n')
+                node.stdin.flush()
+            elif line.startswith('RESULT '):
+                result = json.loads(line[len('RESULT '):])
+        node.wait(30)
+        self.assertIsNotNone(result, "no result from the browser:\n%s" % (
+                '\n'.join(errors)))
+        self.assertTrue(result['ok'], (
+                "the browser failed: %s\n%s\n"
+                "--- trytond ---\n%s\n"
+                "(screenshots in %s)") % (
+                result.get('error'), '\n'.join(errors), self.server_log(),
+                SCREENSHOTS))
+        self.assertEqual(node.returncode, 0)
+        return result
+
+    def test_scenario_in_web_client(self):
+        "Create, save and run a scenario in the web client, see its records"
+        result = self._browse()
+
+        self.assertTrue(result.get('wizardCancelled'))
+        self.assertEqual(result['domain'], '[]')
+        self.assertEqual(result['state'], 'Running')
+        # On a draft scenario, the parties that match the domain
+        self.assertEqual(result['recordCount'], str(len(PARTIES)))
+        self.assertEqual(
+            result['recordCountAfterTrigger'], str(len(PARTIES)))
+        self.assertEqual(result['pageErrors'], [])
+
+        # What the trigger found
+        self.assertEqual(
+            sorted(self.triggered['records']), sorted(PARTIES))
+        self.assertEqual(
+            sorted(map(tuple, self.triggered['record_activities'])),
+            sorted((name, ACTIVITY, 'waiting') for name in PARTIES))
+
+        # What the web client saved
+        scenarios = self.helper('check')['scenarios']
+        self.assertEqual(len(scenarios), 1)
+        scenario, = scenarios
+        self.assertEqual(scenario['name'], SCENARIO)
+        self.assertEqual(scenario['model'], 'party.party')
+        self.assertEqual(scenario['domain'], '[]')
+        self.assertEqual(scenario['state'], 'running')
+        self.assertEqual(sorted(scenario['records']), sorted(PARTIES))
+        activity, = scenario['activities']
+        self.assertEqual(activity, {
+                'name': ACTIVITY,
+                'action': 'send_email',
+                'email_title': EMAIL_TITLE,
+                'email_template': EMAIL_TEMPLATE,
+                'children': 0,
+                })
+
+        screenshots = sorted(p.name for p in SCREENSHOTS.glob('*.png'))
+        self.assertNotIn('failure.png', screenshots)
+        for name in ['running', 'records', 'record-activities']:
+            self.assertTrue(
+                any(s.endswith('-%s.png' % name) for s in screenshots),
+                screenshots)
+
+
+# The commands run in a process of their own, on the test database
+
+
+def _connect(config_file, database_name):
+    from trytond.config import config
+    config.update_etc(config_file)
+    from trytond.pool import Pool
+    Pool.start()
+    Pool(database_name).init()
+
+
+def _prepare(database_name):
+    "Create the parties that will enter the scenario"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    with Transaction().start(database_name, 0) as transaction:
+        Party = Pool().get('party.party')
+        Party.create([{
+                    'name': name,
+                    'contact_mechanisms': [('create', [{
+                                    'type': 'email', 'value': email,
+                                    }])],
+                    } for name, email in PARTIES.items()])
+        transaction.commit()
+    return {'parties': list(PARTIES)}
+
+
+def _trigger(database_name):
+    "Run the cron job that lets the records enter the running scenarios"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    with Transaction().start(database_name, 0) as transaction:
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        Scenario.trigger()
+        transaction.commit()
+        return {
+            'records': [r.record.rec_name for r in Record.search([])],
+            'record_activities': [
+                (ra.record.record.rec_name, ra.activity.name, ra.state)
+                for ra in RecordActivity.search([])],
+            }
+
+
+def _check(database_name):
+    "Return the scenarios as saved by the web client"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    with Transaction().start(database_name, 0, readonly=True):
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        Record = pool.get('marketing.automation.record')
+        return {'scenarios': [{
+                    'name': s.name,
+                    'model': s.model,
+                    'domain': s.domain,
+                    'state': s.state,
+                    'records': [
+                        r.record.rec_name for r in Record.search([
+                                ('scenario', '=', s.id),
+                                ])],
+                    'activities': [{
+                            'name': a.name,
+                            'action': a.action,
+                            'email_title': a.email_title,
+                            'email_template': a.email_template,
+                            'children': len(a.children),
+                            } for a in s.activities],
+                    } for s in Scenario.search([])]}
+
+
+def main(argv):
+    command, config_file, database_name = argv
+    commands = {'prepare': _prepare, 'trigger': _trigger, 'check': _check}
+    _connect(config_file, database_name)
+    print(json.dumps(commands[command](database_name)))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
