@@ -4,7 +4,7 @@ import hashlib
 import hmac
 from secrets import token_hex
 
-from sql.functions import CurrentTimestamp
+from sql import Null
 
 from trytond.cache import Cache
 from trytond.model import fields
@@ -51,18 +51,17 @@ class Configuration(metaclass=PoolMeta):
         super().__register__(module)
         cursor = Transaction().connection.cursor()
         table = cls.__table__()
+        # Give a secret to the existing configuration
         cursor.execute(*table.select(
-                table.id, table.marketing_automation_secret, limit=1))
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute(*table.insert(
-                    [table.marketing_automation_secret, table.create_uid,
-                        table.create_date],
-                    [[token_hex(32), 0, CurrentTimestamp()]]))
-        elif not row[1]:
+                table.id, where=table.marketing_automation_secret == Null))
+        for id_, in cursor.fetchall():
             cursor.execute(*table.update(
                     [table.marketing_automation_secret], [token_hex(32)],
-                    where=table.id == row[0]))
+                    where=table.id == id_))
+
+    @classmethod
+    def default_marketing_automation_secret(cls):
+        return token_hex(32)
 
     @classmethod
     def marketing_automation_sign(cls, value):
@@ -70,7 +69,11 @@ class Configuration(metaclass=PoolMeta):
         secret = cls._marketing_automation_secret_cache.get(None)
         if secret is None:
             with without_check_access():
-                secret = cls(1).marketing_automation_secret
+                configuration = cls.get_singleton()
+                if configuration is None:
+                    configuration = cls()
+                    configuration.save()
+                secret = configuration.marketing_automation_secret
             cls._marketing_automation_secret_cache.set(None, secret)
         return hmac.new(
             secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:20]

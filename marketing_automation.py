@@ -1155,6 +1155,9 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         at = activity.due_at(now)
+        if at:
+            # As the column stores seconds, never round up
+            at = at.replace(microsecond=0)
         for sub_ids in grouped_slice(record_ids):
             cursor.execute(*table.insert([
                         table.record, table.activity, table.state, table.at,
