@@ -171,7 +171,8 @@ class ConcurrencyTestCase(unittest.TestCase):
 
         with smtp_server(SlowSMTPSink()) as smtp:
             process, = self.start(
-                PROCESS, 1, TRYTOND_MARKETING__AUTOMATION_BATCH_SIZE=str(batch))
+                PROCESS, 1,
+                TRYTOND_MARKETING__AUTOMATION_BATCH_SIZE=str(batch))
             while len(smtp.messages) < self.parties // 3:
                 time.sleep(0.01)
             process.send_signal(signal.SIGKILL)
@@ -189,7 +190,8 @@ class ConcurrencyTestCase(unittest.TestCase):
             self.assertLess(len(done_before_crash), self.parties)
 
             self.run_crons(
-                PROCESS, 1, TRYTOND_MARKETING__AUTOMATION_BATCH_SIZE=str(batch))
+                PROCESS, 1,
+                TRYTOND_MARKETING__AUTOMATION_BATCH_SIZE=str(batch))
         received = Counter(
             a for rcpt_tos, _ in smtp.messages for a in rcpt_tos)
 
