@@ -3,13 +3,16 @@
 import datetime
 import hmac
 import logging
+import re
 import smtplib
 import uuid
 import zlib
 from collections import defaultdict, namedtuple
 from email.header import Header
 from email.utils import formataddr
+from functools import partial
 from itertools import groupby
+from secrets import token_hex
 from urllib.parse import quote, urlencode, urljoin
 
 from sql import Cast, Conflict, Literal, Null, Select
@@ -677,36 +680,46 @@ class Activity(ModelSQL, ModelView):
         Email = pool.get('ir.email')
         sender = (config.get('marketing', 'email_from')
             or config.get('email', 'from'))
-        templates = {}
-        emails = []
         failures = {}
+        links = ShortenedLinks()
+        messages = []
+        templates = {}
+        for record_activity in record_activities:
+            record = record_activity.record.record
+            contact = record.marketing_email
+            if not contact or not contact.email:
+                continue
+            language = record.marketing_language
+            try:
+                if language not in templates:
+                    templates[language] = self._email_templates(language)
+                from_, title, body = templates[language]
+                with Transaction().set_context(language=language):
+                    subject, html, text = render.render(
+                        title, body, self.email_context(record),
+                        partial(record_activity.convert_href, links=links),
+                        record_activity.image_url(links))
+            except Exception as exception:
+                failures[record_activity] = Failure(
+                    _error_message(exception), False)
+                continue
+            messages.append(
+                (record_activity, contact, from_, subject, html, text))
+        links.shorten()
+
+        emails = []
         server = None
         try:
-            for record_activity in record_activities:
+            for record_activity, contact, from_, subject, html, text in (
+                    messages):
                 record = record_activity.record.record
-                contact = record.marketing_email
-                if not contact or not contact.email:
-                    continue
-                language = record.marketing_language
-                try:
-                    if language not in templates:
-                        templates[language] = self._email_templates(language)
-                    from_, title, body = templates[language]
-                    with Transaction().set_context(language=language):
-                        subject, html, text = render.render(
-                            title, body, self.email_context(record),
-                            record_activity.convert_href,
-                            record_activity.image_url)
-                    to = formataddr((
-                            str(Header(contact.party.rec_name, 'utf-8'))
-                            if contact.party.rec_name else '',
-                            convert_ascii_email(contact.email)))
-                    msg = render.message(
-                        sender, from_ or sender, to, subject, html, text)
-                except Exception as exception:
-                    failures[record_activity] = Failure(
-                        _error_message(exception), False)
-                    continue
+                html, text = links.replace(html), links.replace(text)
+                to = formataddr((
+                        str(Header(contact.party.rec_name, 'utf-8'))
+                        if contact.party.rec_name else '',
+                        convert_ascii_email(contact.email)))
+                msg = render.message(
+                    sender, from_ or sender, to, subject, html, text)
                 try:
                     if server is None:
                         server = get_smtp_server(strict=True)
@@ -1261,31 +1274,51 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         cls.on_email_opened(clicked)
         cls._on_event(clicked, 'email_clicked')
 
-    def convert_href(self, href):
+    def convert_href(self, href, links):
         "Return the URL of href in the e-mail of the record activity"
-        pool = Pool()
-        ShortenedURL = pool.get('web.shortened_url')
         unsubscribe, next_ = render.unsubscribe_next(href)
         if unsubscribe:
             return self.record.get_unsubscribe_url(next_)
-        url = ShortenedURL(
-            record=self,
-            method='marketing.automation.record.activity|on_email_clicked',
-            redirect_url=href)
-        url.save()
-        return url.shortened_url
+        return links.add(
+            self, 'marketing.automation.record.activity|on_email_clicked',
+            href)
 
-    @property
-    def image_url(self):
-        "The URL of the image that records the open of the e-mail"
+    def image_url(self, links):
+        "Return the URL of the image that records the open of the e-mail"
+        return links.add(
+            self, 'marketing.automation.record.activity|on_email_opened',
+            urljoin(automation_base(), '/m/empty.gif'))
+
+
+class ShortenedLinks:
+    """The links of a batch of e-mails, rendered as placeholders then
+    shortened at once"""
+
+    def __init__(self):
+        self.prefix = 'https://%s.invalid/' % token_hex(8)
+        self.links = []
+        self.urls = []
+
+    def add(self, record_activity, method, url):
+        "Return the placeholder of the shortened URL"
+        self.links.append((record_activity, method, url))
+        return self.prefix + str(len(self.links) - 1)
+
+    def shorten(self):
         pool = Pool()
         ShortenedURL = pool.get('web.shortened_url')
-        url = ShortenedURL(
-            record=self,
-            method='marketing.automation.record.activity|on_email_opened',
-            redirect_url=urljoin(automation_base(), '/m/empty.gif'))
-        url.save()
-        return url.shortened_url
+        shortened_urls = ShortenedURL.create([{
+                    'record': str(record_activity),
+                    'method': method,
+                    'redirect_url': url,
+                    } for record_activity, method, url in self.links])
+        self.urls = [u.shortened_url for u in shortened_urls]
+
+    def replace(self, text):
+        "Return the text with the placeholders replaced by the URLs"
+        return re.sub(
+            re.escape(self.prefix) + r'(\d+)',
+            lambda match: self.urls[int(match.group(1))], text)
 
 
 class Unsubscribe(Report):
