@@ -7,7 +7,7 @@ from trytond.model.exceptions import RequiredValidationError
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
-    RefusingSMTPSink, free_port, process, smtp_server)
+    FaultySMTPSink, RefusingSMTPSink, free_port, process, smtp_server)
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
@@ -479,6 +479,39 @@ class MarketingAutomationTestCase(ModuleTestCase):
         record_activity, = record_activities(activity)
         self.assertEqual(record_activity.state, 'done')
         self.assertEqual(len(self.smtp.pop()), 1)
+
+    @with_transaction()
+    def test_smtp_faults(self):
+        "Refused recipients and a dropped connection lose and double nothing"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        parties = 60
+        for i in range(parties):
+            create_party("Party %s" % i, 'party%s@example.com' % i)
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        sink = FaultySMTPSink(nth=7, drop=30)
+
+        with smtp_server(sink):
+            self.run_scenario(scenario)
+            received = {a for rcpt_tos, _ in sink.messages for a in rcpt_tos}
+            states = {
+                ra.record.record.email: ra.state
+                for ra in record_activities(activity)}
+            done = {e for e, s in states.items() if s == 'done'}
+            self.assertEqual(done, received)
+            self.assertEqual(
+                set(states.values()) - {'done'}, {'waiting'})
+            self.assertGreaterEqual(parties - len(done), parties // 7)
+
+            for _ in range(5):
+                process()
+
+        received = [a for rcpt_tos, _ in sink.messages for a in rcpt_tos]
+        self.assertEqual(len(received), parties)
+        self.assertEqual(len(set(received)), parties)
+        self.assertEqual(activity.record_count, parties)
+        self.assertEqual(len(Email.search([])), parties)
 
 
 del ModuleTestCase

@@ -58,6 +58,30 @@ class RefusingSMTPSink(SMTPSink):
         return '250 OK'
 
 
+class FaultySMTPSink(SMTPSink):
+    """Answer 451 to every nth recipient and drop the connection instead of
+    accepting the message number drop"""
+
+    def __init__(self, nth=7, drop=30):
+        super().__init__()
+        self.nth, self.drop = nth, drop
+        self.recipients = self.datas = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        self.recipients += 1
+        if not self.recipients % self.nth:
+            return '451 Try again later'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+    async def handle_DATA(self, server, session, envelope):
+        self.datas += 1
+        if self.datas == self.drop:
+            server.transport.close()
+            return '421 Closing'
+        return await super().handle_DATA(server, session, envelope)
+
+
 @contextmanager
 def smtp_server(handler=None):
     """Run an SMTP server on loopback and send the e-mails of trytond to it
