@@ -106,13 +106,17 @@ class ConcurrencyTestCase(unittest.TestCase):
             Scenario.run([scenario])
             transaction.commit()
 
-    def start(self, method, count, **env):
-        "Start count cron processes of method at once"
-        env = {
+    def environ(self):
+        "Return the environment of the processes to use this database"
+        return {
             **os.environ,
             'TRYTOND_DATABASE__URI': config.get('database', 'uri'),
             'TRYTOND_EMAIL__URI': config.get('email', 'uri'),
-            **env}
+            }
+
+    def start(self, method, count, **env):
+        "Start count cron processes of method at once"
+        env = {**self.environ(), **env}
         return [
             subprocess.Popen(
                 [sys.executable, '-c', CRON, DB_NAME, *method],
@@ -163,6 +167,45 @@ class ConcurrencyTestCase(unittest.TestCase):
                 ("Next", 'waiting'): self.parties,
                 })
         self.assertEqual(self.emails(), received)
+
+    def test_queue_workers(self):
+        "Queue workers send the batches of the cron, each e-mail once"
+        self.run_crons(TRIGGER, 1)
+        env = {'TRYTOND_QUEUE__WORKER': 'True'}
+        worker = os.path.join(
+            os.path.dirname(sys.executable), 'trytond-worker')
+
+        with smtp_server() as smtp:
+            workers = [
+                subprocess.Popen(
+                    [worker, '-d', DB_NAME, '-n', '1', '-t', '1'],
+                    env={**self.environ(), **env},
+                    stderr=subprocess.DEVNULL)
+                for _ in range(2)]
+            try:
+                self.run_crons(PROCESS, 1, **env)
+                deadline = time.monotonic() + 600
+                while (len(smtp.messages) < self.parties
+                        and time.monotonic() < deadline):
+                    time.sleep(0.1)
+                time.sleep(1)  # Let a duplicate arrive if there were one
+            finally:
+                for process in workers:
+                    process.terminate()
+                    process.wait()
+        received = Counter(
+            a for rcpt_tos, _ in smtp.messages for a in rcpt_tos)
+
+        report(
+            "queue: 2 trytond-worker, %s record activities, "
+            "%s messages received, %s duplicates, %s missing" % (
+                self.parties, sum(received.values()),
+                sum(c - 1 for c in received.values()),
+                self.parties - len(received)))
+        self.assertEqual(len(received), self.parties)
+        self.assertEqual(set(received.values()), {1})
+        self.assertEqual(
+            self.states()[("Welcome", 'done')], self.parties)
 
     def test_crash(self):
         "A crashed worker leaves what was not committed waiting"
