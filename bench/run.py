@@ -1,0 +1,578 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Benchmark of the cron jobs of a marketing scenario on N parties
+
+    .venv/bin/python -m bench.run --n 1000 --backend sqlite
+    .venv/bin/python -m bench.run --n 1000 --backend postgresql \\
+        --uri postgresql://postgres@127.0.0.1:55432/ [--keep]
+    .venv/bin/python -m bench.run --n 1000 --backend postgresql \\
+        --profile process --profile trigger
+
+It creates a fresh database with trytond-admin (not measured), N parties with
+an e-mail and a running scenario on party.party: a root "send e-mail" with two
+links and the unsubscribe link, a child on "e-mail opened" (send e-mail) and
+a child on "e-mail not clicked" after 2 days (send e-mail).
+
+Then it times, each in its own transaction started as trytond-cron does it
+(the queued tasks are run after the commit, as trytond-cron does without
+queue workers), against a real SMTP server on loopback:
+
+* trigger: the N parties enter the scenario (N root record activities);
+* process: the N e-mails are rendered and sent;
+* open: 10 % of the e-mails are opened (through the model API);
+* process opened: the 10 % children on "e-mail opened" are sent.
+
+It prints a table and a last line of JSON.
+"""
+import argparse
+import cProfile
+import datetime
+import hashlib
+import io
+import json
+import logging
+import os
+import pstats
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+VAR = Path('var/bench')
+DEFAULT_URI = 'postgresql://postgres@127.0.0.1:55432/'
+ADMIN_EMAIL = 'admin@example.com'
+BASE = 'http://127.0.0.1:8000'
+
+TITLE = 'Hello ${record.name}'
+TEMPLATE = """\
+<html>
+<body>
+<p>Dear ${record.name},</p>
+<p>Discover <a href="https://www.tryton.org/">Tryton</a> and read
+<a href="https://docs.tryton.org/">its documentation</a>.</p>
+<p><a href="unsubscribe">Unsubscribe</a></p>
+</body>
+</html>
+"""
+FOLLOW_TITLE = 'Thank you ${record.name}'
+FOLLOW_TEMPLATE = """\
+<html>
+<body>
+<p>Thank you for reading us, ${record.name}.</p>
+<p><a href="https://www.tryton.org/">Tryton</a>
+<a href="https://docs.tryton.org/">Documentation</a>
+<a href="unsubscribe">Unsubscribe</a></p>
+</body>
+</html>
+"""
+
+logger = logging.getLogger('bench')
+
+
+class CountingSink:
+    "An SMTP handler that counts the accepted messages and forgets them"
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.count = 0
+        self.size = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+            self.size += len(envelope.original_content or b'')
+        return '250 OK'
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class QueryCounter:
+    "Count the SQL queries executed through the cursors of trytond"
+
+    def __init__(self):
+        self.count = 0
+
+    def install(self, backend_name):
+        counter = self
+        if backend_name == 'postgresql':
+            from trytond.backend.postgresql.database import LoggingCursor
+            cursor_class = LoggingCursor
+        else:
+            from trytond.backend.sqlite.database import SQLiteCursor
+            cursor_class = SQLiteCursor
+        execute = cursor_class.execute
+        executemany = cursor_class.executemany
+
+        def counting_execute(self, *args, **kwargs):
+            counter.count += 1
+            return execute(self, *args, **kwargs)
+
+        def counting_executemany(self, *args, **kwargs):
+            counter.count += 1
+            return executemany(self, *args, **kwargs)
+        cursor_class.execute = counting_execute
+        cursor_class.executemany = counting_executemany
+
+
+def parse_args(args=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m bench.run', description=__doc__.splitlines()[0])
+    parser.add_argument('--n', type=int, default=1000,
+        help="number of parties (default: %(default)s)")
+    parser.add_argument('--backend', choices=['sqlite', 'postgresql'],
+        default='sqlite')
+    parser.add_argument('--uri', default=DEFAULT_URI,
+        help="PostgreSQL URI, without database (default: %(default)s)")
+    parser.add_argument('--keep', action='store_true',
+        help="keep the database (dropped by default)")
+    parser.add_argument('--batch-size', type=int, default=None,
+        help="[marketing] automation_batch_size (default: the module's)")
+    parser.add_argument('--profile', action='append', default=[],
+        choices=['trigger', 'process', 'open', 'process_opened'],
+        help="profile the phase with cProfile: the stats and the top 40 "
+        "functions go to var/bench/ (the timings include its overhead)")
+    return parser.parse_args(args)
+
+
+class Bench:
+
+    def __init__(self, options):
+        self.options = options
+        self.n = options.n
+        self.backend = options.backend
+        self.name = 'bench_%s' % self.n
+        self.var = VAR.resolve()
+        self.var.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.var / ('%s-%s.conf' % (
+                self.name, self.backend))
+        self.queries = QueryCounter()
+        self.phases = []
+        self.extra = {}
+
+    # Database (not measured) ------------------------------------------
+
+    @property
+    def sqlite_path(self):
+        return self.var / (self.name + '.sqlite')
+
+    def _maintenance_connection(self):
+        import psycopg2
+        uri = urllib.parse.urlparse(self.options.uri)
+        conn = psycopg2.connect(uri._replace(path='/postgres').geturl())
+        conn.autocommit = True
+        return conn
+
+    def drop_database(self):
+        if self.backend == 'sqlite':
+            if self.sqlite_path.exists():
+                self.sqlite_path.unlink()
+        else:
+            conn = self._maintenance_connection()
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(
+                        'DROP DATABASE IF EXISTS "%s" WITH (FORCE)'
+                        % self.name)
+            finally:
+                conn.close()
+
+    def write_config(self, smtp_port):
+        if self.backend == 'sqlite':
+            database = 'uri = sqlite://\npath = %s\n' % self.var
+        else:
+            database = 'uri = %s\n' % self.options.uri
+        batch_size = ''
+        if self.options.batch_size:
+            batch_size = 'automation_batch_size = %s\n' % (
+                self.options.batch_size)
+        self.config_path.write_text(
+            "# written by bench/run.py\n"
+            "[database]\n" + database + "language = en\n\n"
+            "[email]\n"
+            "uri = smtp://127.0.0.1:%s\n"
+            "from = Benchmark <bench@example.com>\n\n"
+            "[web]\n"
+            "hostname = 127.0.0.1:8000\n\n"
+            "[marketing]\n"
+            "automation_base = %s\n" % (smtp_port, BASE) + batch_size)
+
+    def create_database(self):
+        "Create the database and activate the module with trytond-admin"
+        self.drop_database()
+        if self.backend == 'sqlite':
+            import sqlite3
+            sqlite3.connect(str(self.sqlite_path)).close()
+        else:
+            conn = self._maintenance_connection()
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(
+                        'CREATE DATABASE "%s" TEMPLATE template0 '
+                        "ENCODING 'unicode'" % self.name)
+            finally:
+                conn.close()
+        passfile = self.var / 'admin.pass'
+        passfile.write_text('admin\n')
+        environ = {k: v for k, v in os.environ.items()
+            if not k.startswith('TRYTOND')}
+        environ['TRYTONPASSFILE'] = str(passfile)
+        admin = Path(sys.executable).parent / 'trytond-admin'
+        if not admin.exists():
+            admin = shutil.which('trytond-admin')
+        command = [str(admin), '-c', str(self.config_path), '-d', self.name,
+            '--all', '-u', 'marketing_automation', '--activate-dependencies',
+            '--email', ADMIN_EMAIL]
+        started = time.monotonic()
+        result = subprocess.run(
+            command, env=environ, capture_output=True, text=True)
+        if result.returncode:
+            sys.stderr.write(result.stdout + result.stderr)
+            raise SystemExit("trytond-admin failed: %s" % ' '.join(command))
+        return time.monotonic() - started
+
+    # Data (not measured) ----------------------------------------------
+
+    def load(self):
+        "Load the configuration and the pool in this process"
+        from trytond.config import config
+        config.update_etc(str(self.config_path))
+        # trytond is imported only now because some of its modules read the
+        # configuration when they are imported
+        from trytond.pool import Pool
+        from trytond.transaction import Transaction
+        self.pool = Pool(self.name)
+        with warnings.catch_warnings():
+            # which resets the warnings filters when it is imported
+            import trytond.report  # noqa: F401
+            # passlib imports the deprecated crypt
+            warnings.simplefilter('ignore', DeprecationWarning)
+            with Transaction().start(self.name, 0, readonly=True):
+                self.pool.init()
+        self.queries.install(self.backend)
+        RecordActivity = self.pool.get('marketing.automation.record.activity')
+        batch_size = getattr(RecordActivity, '_process_batch_size', None)
+        self.extra['batch_size'] = batch_size() if batch_size else None
+
+    def create_data(self):
+        from trytond.transaction import Transaction
+        pool = self.pool
+        Party = pool.get('party.party')
+        Scenario = pool.get('marketing.automation.scenario')
+        Activity = pool.get('marketing.automation.activity')
+        batch = 1000
+        with Transaction().start(self.name, 0) as transaction:
+            for start in range(0, self.n, batch):
+                Party.create([{
+                            'name': 'Party %06d' % i,
+                            'contact_mechanisms': [('create', [{
+                                            'type': 'email',
+                                            'value': 'party%s@example.com' % i,
+                                            }])],
+                            }
+                        for i in range(start, min(start + batch, self.n))])
+            scenario = Scenario(
+                name="Benchmark", model='party.party', domain='[]')
+            scenario.save()
+            root = Activity(
+                name="Welcome", parent=scenario, action='send_email',
+                email_title=TITLE, email_template=TEMPLATE)
+            root.save()
+            Activity.save([
+                    Activity(
+                        name="Thank", parent=root,
+                        event='email_opened', negative=False,
+                        action='send_email',
+                        email_title=FOLLOW_TITLE,
+                        email_template=FOLLOW_TEMPLATE),
+                    Activity(
+                        name="Remind", parent=root,
+                        event='email_clicked', negative=True,
+                        delay=datetime.timedelta(days=2),
+                        action='send_email',
+                        email_title='Still there ${record.name}?',
+                        email_template=TEMPLATE),
+                    ])
+            Scenario.run([scenario])
+            self.root_id = root.id
+            transaction.commit()
+
+    # Phases -----------------------------------------------------------
+
+    @contextmanager
+    def phase(self, name, records):
+        profile = None
+        if name in self.options.profile:
+            profile = cProfile.Profile()
+        queries = self.queries.count
+        started = time.perf_counter()
+        if profile:
+            profile.enable()
+        try:
+            yield
+        finally:
+            if profile:
+                profile.disable()
+            seconds = time.perf_counter() - started
+        queries = self.queries.count - queries
+        self.phases.append({
+                'phase': name,
+                'records': records,
+                'seconds': seconds,
+                'rate': records / seconds if seconds else None,
+                'queries': queries,
+                'queries_per_record': queries / records if records else None,
+                'maxrss_mb': maxrss_mb(),
+                })
+        if profile:
+            self.dump_profile(name, profile)
+
+    def dump_profile(self, name, profile):
+        base = self.var / ('%s-%s-%s' % (name, self.backend, self.n))
+        profile.dump_stats(str(base) + '.prof')
+        output = io.StringIO()
+        for sort in ['cumulative', 'tottime']:
+            output.write('=' * 30 + ' sorted by %s\n' % sort)
+            stats = pstats.Stats(profile, stream=output)
+            stats.sort_stats(sort).print_stats(40)
+        Path(str(base) + '.txt').write_text(output.getvalue())
+        self.extra.setdefault('profiles', []).append(str(base) + '.txt')
+
+    def cron(self, method):
+        """Run method like trytond-cron: in a new transaction committed, then
+        the tasks that it queued, each by run_task, after the commit
+
+        Return the number of tasks run."""
+        from trytond.transaction import Transaction
+        from trytond.worker import run_task
+        with Transaction().start(
+                self.name, 0, context={'_skip_warnings': True}) as transaction:
+            method()
+            transaction.commit()
+        count = 0
+        while transaction.tasks:
+            run_task(self.name, transaction.tasks.pop())
+            count += 1
+        return count
+
+    def count(self, model, domain):
+        from trytond.transaction import Transaction
+        with Transaction().start(self.name, 0, readonly=True):
+            return self.pool.get(model).search(domain, count=True)
+
+    def check(self, what, value, expected):
+        if value != expected:
+            raise AssertionError(
+                "%s: %s, expected %s" % (what, value, expected))
+
+    def wait_due(self):
+        """Wait (not measured) a second so that the record activities due now
+        are due whatever the backend does with the fraction of second of "at"
+        (timestamp(0) on PostgreSQL)"""
+        time.sleep(1)
+
+    def run_phases(self, sink):
+        from trytond.transaction import Transaction
+        pool = self.pool
+        Scenario = pool.get('marketing.automation.scenario')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        n, n_opened = self.n, self.n // 10
+
+        with self.phase('trigger', n):
+            self.extra['trigger_tasks'] = self.cron(Scenario.trigger)
+        self.check("records", self.count('marketing.automation.record', []), n)
+        self.check("root record activities", self.count(
+                'marketing.automation.record.activity', [
+                    ('activity', '=', self.root_id),
+                    ('state', '=', 'waiting'),
+                    ]), n)
+        self.wait_due()
+
+        with self.phase('process', n):
+            self.extra['process_tasks'] = self.cron(RecordActivity.process)
+        self.check("messages received after process", sink.count, n)
+        self.check("root record activities done", self.count(
+                'marketing.automation.record.activity', [
+                    ('activity', '=', self.root_id),
+                    ('state', '=', 'done'),
+                    ]), n)
+
+        with Transaction().start(self.name, 0, readonly=True):
+            roots = RecordActivity.search([
+                    ('activity', '=', self.root_id),
+                    ], order=[('id', 'ASC')])
+            opened_ids = [ra.id for ra in roots][::10][:n_opened]
+
+        def open_():
+            RecordActivity.on_email_opened(RecordActivity.browse(opened_ids))
+
+        with self.phase('open', n_opened):
+            self.cron(open_)
+        self.check("e-mails opened", self.count(
+                'marketing.automation.record.activity', [
+                    ('email_opened', '=', True),
+                    ]), n_opened)
+        self.wait_due()
+
+        with self.phase('process_opened', n_opened):
+            self.extra['process_opened_tasks'] = self.cron(
+                RecordActivity.process)
+        self.check(
+            "messages received after process opened", sink.count,
+            n + n_opened)
+        self.extra['failed'] = self.count(
+            'marketing.automation.record.activity', [
+                ('state', '=', 'failed'),
+                ])
+
+    # Report -----------------------------------------------------------
+
+    def report(self, sink):
+        print()
+        module = self.extra['module']
+        print("marketing_automation benchmark: n=%s backend=%s "
+            "module %s (%s)%s" % (
+                self.n, self.backend, module['commit'], module['digest'],
+                ' + modified ' + ', '.join(module['modified'])
+                if module['modified'] else ''))
+        header = ('phase', 'records', 'seconds', 'records/s', 'queries',
+            'queries/record')
+        rows = [(p['phase'], str(p['records']), '%.3f' % p['seconds'],
+                '%.1f' % p['rate'], str(p['queries']),
+                '%.1f' % p['queries_per_record']) for p in self.phases]
+        widths = [max(len(r[i]) for r in [header] + rows)
+            for i in range(len(header))]
+        line = '  '.join('-' * w for w in widths)
+        print(line)
+        print('  '.join(h.ljust(w) if i == 0 else h.rjust(w)
+                for i, (h, w) in enumerate(zip(header, widths))))
+        print(line)
+        for row in rows:
+            print('  '.join(c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(row, widths))))
+        print(line)
+        print("messages received: %s (%.1f MB), peak RSS: %.1f MB" % (
+                sink.count, sink.size / 1e6, maxrss_mb()))
+        if self.options.profile:
+            print("profiled (timings include the profiler): %s" % (
+                    ', '.join(self.extra.get('profiles', []))))
+        result = {
+            'n': self.n,
+            'backend': self.backend,
+            'phases': {p['phase']: {
+                    'seconds': round(p['seconds'], 4),
+                    'rate': round(p['rate'], 1),
+                    'queries': p['queries'],
+                    'queries_per_record': round(p['queries_per_record'], 2),
+                    } for p in self.phases},
+            'messages': sink.count,
+            'maxrss_mb': round(maxrss_mb(), 1),
+            'setup_seconds': {k: round(v, 2)
+                for k, v in self.extra['setup'].items()},
+            'tasks': {k[:-len('_tasks')]: v for k, v in self.extra.items()
+                if k.endswith('_tasks')},
+            'failed': self.extra.get('failed'),
+            'profiled': self.options.profile,
+            'batch_size': self.extra.get('batch_size'),
+            'module': self.extra['module'],
+            }
+        print(json.dumps(result))
+
+    def close(self):
+        from trytond import backend
+        from trytond.pool import Pool
+        Pool.stop(self.name)
+        database = backend.Database(self.name)
+        database.close()
+        if not self.options.keep:
+            self.drop_database()
+            self.config_path.unlink(missing_ok=True)
+
+
+def module_version():
+    """Return the commit, the modified files and a digest of the files of the
+    module (other people may be editing it while it runs)"""
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(
+        [p for p in root.iterdir() if p.suffix in {
+                '.py', '.xml', '.cfg', '.html'}]
+        + list((root / 'view').glob('*.xml')))
+    digest = hashlib.sha1()
+    for path in files:
+        digest.update(path.name.encode() + b'\0' + path.read_bytes())
+
+    def git(*args):
+        try:
+            return subprocess.run(['git', *args], cwd=root,
+                capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    status = git('status', '--porcelain', '--untracked-files=no', '--',
+        *(str(p.relative_to(root)) for p in files))
+    return {
+        'commit': git('rev-parse', '--short', 'HEAD'),
+        'modified': sorted(line[3:] for line in (status or '').splitlines()),
+        'digest': digest.hexdigest()[:12],
+        }
+
+
+def maxrss_mb():
+    # kilobytes on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(args=None):
+    options = parse_args(args)
+    logging.basicConfig(
+        level=logging.WARNING, format='%(levelname)s %(name)s %(message)s')
+    bench = Bench(options)
+    sink = CountingSink()
+    controller = Controller(sink, hostname='127.0.0.1', port=free_port())
+    controller.start()
+    loaded = False
+    try:
+        bench.write_config(controller.port)
+        setup = bench.extra['setup'] = {}
+        print("creating the database %s on %s…" % (
+                bench.name, bench.backend), flush=True)
+        setup['database'] = bench.create_database()
+        started = time.monotonic()
+        bench.load()
+        loaded = True
+        # The code that this process runs
+        bench.extra['module'] = version = module_version()
+        setup['pool'] = time.monotonic() - started
+        started = time.monotonic()
+        bench.create_data()
+        setup['data'] = time.monotonic() - started
+        print("database %.1f s, pool %.1f s, %s parties and the scenario "
+            "%.1f s (not measured)" % (
+                setup['database'], setup['pool'], bench.n, setup['data']),
+            flush=True)
+        bench.run_phases(sink)
+        if module_version()['digest'] != version['digest']:
+            print("WARNING: the module changed during the run")
+            version['changed_during_run'] = True
+        bench.report(sink)
+    finally:
+        controller.stop()
+        if loaded:
+            bench.close()
+        elif not options.keep:
+            bench.drop_database()
+
+
+if __name__ == '__main__':
+    main()
