@@ -22,12 +22,15 @@ queue workers), against a real SMTP server on loopback:
 * open: 10 % of the e-mails are opened (through the model API);
 * process opened: the 10 % children on "e-mail opened" are sent.
 
-It prints a table and a last line of JSON.
+It prints a table and a last line of JSON. With --module-from REVISION, it
+benchmarks the module as committed at REVISION instead of the working tree.
 """
 import argparse
 import cProfile
 import datetime
 import hashlib
+import importlib.machinery
+import importlib.util
 import io
 import json
 import logging
@@ -38,6 +41,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.parse
@@ -47,7 +51,9 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-VAR = Path('var/bench')
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = 'trytond.modules.marketing_automation'
+VAR = ROOT / 'var' / 'bench'
 DEFAULT_URI = 'postgresql://postgres@127.0.0.1:55432/'
 ADMIN_EMAIL = 'admin@example.com'
 BASE = 'http://127.0.0.1:8000'
@@ -140,6 +146,9 @@ def parse_args(args=None):
         help="keep the database (dropped by default)")
     parser.add_argument('--batch-size', type=int, default=None,
         help="[marketing] automation_batch_size (default: the module's)")
+    parser.add_argument('--module-from', metavar='REVISION',
+        help="benchmark the module as committed at REVISION (extracted "
+        "under var/bench/) instead of the working tree")
     parser.add_argument('--profile', action='append', default=[],
         choices=['trigger', 'process', 'open', 'process_opened'],
         help="profile the phase with cProfile: the stats and the top 40 "
@@ -159,6 +168,9 @@ class Bench:
         self.config_path = self.var / ('%s-%s.conf' % (
                 self.name, self.backend))
         self.queries = QueryCounter()
+        self.module_path = None
+        if options.module_from:
+            self.module_path = extract_module(options.module_from, self.var)
         self.phases = []
         self.extra = {}
 
@@ -229,25 +241,39 @@ class Bench:
         environ = {k: v for k, v in os.environ.items()
             if not k.startswith('TRYTOND')}
         environ['TRYTONPASSFILE'] = str(passfile)
-        admin = Path(sys.executable).parent / 'trytond-admin'
-        if not admin.exists():
-            admin = shutil.which('trytond-admin')
-        command = [str(admin), '-c', str(self.config_path), '-d', self.name,
+        if self.module_path:
+            # trytond-admin with the module of module_path
+            environ['BENCH_MODULE_PATH'] = str(self.module_path)
+            admin = [sys.executable, '-m', 'bench.admin']
+        else:
+            admin = Path(sys.executable).parent / 'trytond-admin'
+            if not admin.exists():
+                admin = shutil.which('trytond-admin')
+            admin = [str(admin)]
+        command = admin + ['-c', str(self.config_path), '-d', self.name,
             '--all', '-u', 'marketing_automation', '--activate-dependencies',
             '--email', ADMIN_EMAIL]
         started = time.monotonic()
         result = subprocess.run(
-            command, env=environ, capture_output=True, text=True)
+            command, env=environ, capture_output=True, text=True, cwd=ROOT)
         if result.returncode:
             sys.stderr.write(result.stdout + result.stderr)
             raise SystemExit("trytond-admin failed: %s" % ' '.join(command))
         return time.monotonic() - started
+
+    def module_version(self):
+        if self.module_path:
+            return module_version(
+                self.module_path, self.module_path.name[len('module-'):])
+        return module_version()
 
     # Data (not measured) ----------------------------------------------
 
     def load(self):
         "Load the configuration and the pool in this process"
         from trytond.config import config
+        if self.module_path:
+            use_module_path(self.module_path)
         config.update_etc(str(self.config_path))
         # trytond is imported only now because some of its modules read the
         # configuration when they are imported
@@ -501,10 +527,51 @@ class Bench:
             self.config_path.unlink(missing_ok=True)
 
 
-def module_version():
+def extract_module(revision, var):
+    "Extract the module at revision under var and return its path"
+    commit = subprocess.run(
+        ['git', 'rev-parse', '--verify', revision + '^{commit}'], cwd=ROOT,
+        capture_output=True, text=True, check=True).stdout.strip()
+    path = var / ('module-%s' % commit[:12])
+    if not (path / 'tryton.cfg').exists():
+        archive = subprocess.run(['git', 'archive', '--format=tar', commit],
+            cwd=ROOT, capture_output=True, check=True).stdout
+        path.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(path, filter='data')
+    return path
+
+
+class _ModuleFinder:
+    "Import the module and its immediate submodules from path"
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == MODULE:
+            return importlib.util.spec_from_file_location(
+                fullname, os.path.join(self.path, '__init__.py'),
+                submodule_search_locations=[self.path])
+        parent, _, _ = fullname.rpartition('.')
+        if parent == MODULE:
+            # Before the finder of the editable installation
+            return importlib.machinery.PathFinder.find_spec(
+                fullname, [self.path])
+
+
+def use_module_path(path):
+    "Import the module from path instead of its installation"
+    if MODULE in sys.modules:
+        raise RuntimeError("%s is already imported" % MODULE)
+    sys.meta_path.insert(0, _ModuleFinder(path))
+
+
+def module_version(root=None, commit=None):
     """Return the commit, the modified files and a digest of the files of the
     module (other people may be editing it while it runs)"""
-    root = Path(__file__).resolve().parent.parent
+    if root is None:
+        root = ROOT
     files = sorted(
         [p for p in root.iterdir() if p.suffix in {
                 '.py', '.xml', '.cfg', '.html'}]
@@ -519,6 +586,13 @@ def module_version():
                 capture_output=True, text=True, check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return None
+    if commit:
+        # An extracted revision
+        return {
+            'commit': commit[:7],
+            'modified': [],
+            'digest': digest.hexdigest()[:12],
+            }
     status = git('status', '--porcelain', '--untracked-files=no', '--',
         *(str(p.relative_to(root)) for p in files))
     return {
@@ -552,7 +626,7 @@ def main(args=None):
         bench.load()
         loaded = True
         # The code that this process runs
-        bench.extra['module'] = version = module_version()
+        bench.extra['module'] = version = bench.module_version()
         setup['pool'] = time.monotonic() - started
         started = time.monotonic()
         bench.create_data()
@@ -562,7 +636,7 @@ def main(args=None):
                 setup['database'], setup['pool'], bench.n, setup['data']),
             flush=True)
         bench.run_phases(sink)
-        if module_version()['digest'] != version['digest']:
+        if bench.module_version()['digest'] != version['digest']:
             print("WARNING: the module changed during the run")
             version['changed_during_run'] = True
         bench.report(sink)
