@@ -7,6 +7,7 @@ import re
 import smtplib
 import uuid
 import zlib
+import zoneinfo
 from collections import defaultdict, namedtuple
 from email.header import Header
 from email.utils import formataddr
@@ -45,6 +46,15 @@ logger = logging.getLogger(__name__)
 # Why an action could not be executed and whether to try again later
 Failure = namedtuple('Failure', ['message', 'retry'])
 
+WEEKDAYS = [
+    ('0', "Monday"),
+    ('1', "Tuesday"),
+    ('2', "Wednesday"),
+    ('3', "Thursday"),
+    ('4', "Friday"),
+    ('5', "Saturday"),
+    ('6', "Sunday"),
+    ]
 EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
@@ -126,10 +136,37 @@ class Scenario(Workflow, ModelSQL, ModelView):
         fields.Integer("Records"), 'get_record_count')
     record_count_blocked = fields.Function(
         fields.Integer("Records Blocked"), 'get_record_count')
+    block_rate = fields.Function(
+        fields.Float("Block Rate", digits=(1, 4)), 'get_block_rate')
     unsubscribable = fields.Boolean(
         "Unsubscribable",
         help="If checked, parties are unsubscribed from the scenario "
         "when their record is blocked.")
+    email_open_tracking = fields.Boolean(
+        "Track E-Mail Opens",
+        help="Uncheck to send the e-mails without the image that tracks "
+        "their opening.")
+    send_time_start = fields.Time(
+        "Send From",
+        help="The time of the day from which e-mails may be sent.")
+    send_time_end = fields.Time(
+        "Send Until",
+        help="The time of the day until which e-mails may be sent.")
+    send_weekdays = fields.MultiSelection(
+        WEEKDAYS, "Send Days",
+        help="The days of the week on which e-mails may be sent.\n"
+        "Leave empty for every day.")
+    send_timezone = fields.Selection(
+        'get_timezones', "Send Time Zone",
+        help="The time zone of the hours and days to send e-mails.")
+    email_max_per_run = fields.Integer(
+        "Maximum E-Mails per Run",
+        domain=['OR',
+            ('email_max_per_run', '=', None),
+            ('email_max_per_run', '>', 0),
+            ],
+        help="How many e-mails may be sent at most by each run of the "
+        "process cron.")
     state = fields.Selection([
             ('draft', "Draft"),
             ('running', "Running"),
@@ -172,6 +209,35 @@ class Scenario(Workflow, ModelSQL, ModelView):
     @classmethod
     def default_unsubscribable(cls):
         return False
+
+    @classmethod
+    def default_email_open_tracking(cls):
+        return True
+
+    @classmethod
+    def get_timezones(cls):
+        return [(None, "")] + [
+            (z, z) for z in sorted(zoneinfo.available_timezones())]
+
+    def get_block_rate(self, name):
+        if self.record_count and self.state != 'draft':
+            return self.record_count_blocked / self.record_count
+        return 0
+
+    def send_window_open(self, now):
+        "Tell if e-mails may be sent at now (naive UTC)"
+        if self.send_timezone:
+            now = now.replace(tzinfo=datetime.timezone.utc).astimezone(
+                zoneinfo.ZoneInfo(self.send_timezone))
+        if self.send_weekdays and str(now.weekday()) not in self.send_weekdays:
+            return False
+        start = self.send_time_start or datetime.time.min
+        end = self.send_time_end or datetime.time.max
+        time = now.time()
+        if start <= end:
+            return start <= time <= end
+        # The window goes over midnight
+        return time >= start or time <= end
 
     @classmethod
     def default_state(cls):
@@ -429,20 +495,36 @@ class Activity(ModelSQL, ModelView):
         'The record is represented by "record".')
     del _email_states
 
+    _email_states = {
+        'invisible': Eval('action') != 'send_email',
+        }
     record_count = fields.Function(
         fields.Integer("Records"), 'get_record_count')
+    email_sent = fields.Function(
+        fields.Integer("E-Mails Sent", states=_email_states),
+        'get_record_count')
     email_opened = fields.Function(
-        fields.Integer("E-Mails Opened",
-            states={
-                'invisible': Eval('action') != 'send_email',
-                }),
+        fields.Integer("E-Mails Opened", states=_email_states),
         'get_record_count')
     email_clicked = fields.Function(
-        fields.Integer("E-Mails Clicked",
-            states={
-                'invisible': Eval('action') != 'send_email',
-                }),
+        fields.Integer("E-Mails Clicked", states=_email_states),
         'get_record_count')
+    email_open_rate = fields.Function(
+        fields.Float("E-Mail Open Rate", digits=(1, 4),
+            states=_email_states,
+            help="The e-mails opened among those sent."),
+        'get_rate')
+    email_click_rate = fields.Function(
+        fields.Float("E-Mail Click Rate", digits=(1, 4),
+            states=_email_states,
+            help="The e-mails clicked among those sent."),
+        'get_rate')
+    email_click_through_rate = fields.Function(
+        fields.Float("E-Mail Click-Through Rate", digits=(1, 4),
+            states=_email_states,
+            help="The e-mails clicked among those opened."),
+        'get_rate')
+    del _email_states
 
     @classmethod
     def __setup__(cls):
@@ -499,6 +581,7 @@ class Activity(ModelSQL, ModelView):
 
         columns = {
             'record_count': count(record_activity.state == 'done'),
+            'email_sent': count(record_activity.email_sent),
             'email_opened': count(record_activity.email_opened),
             'email_clicked': count(record_activity.email_clicked),
             }
@@ -512,6 +595,24 @@ class Activity(ModelSQL, ModelView):
             for activity_id, *values in cursor:
                 for name, value in zip(names, values):
                     result[name][activity_id] = value or 0
+        return result
+
+    @classmethod
+    def get_rate(cls, activities, names):
+        counts = cls.get_record_count(
+            activities, ['email_sent', 'email_opened', 'email_clicked'])
+        ratios = {
+            'email_open_rate': ('email_opened', 'email_sent'),
+            'email_click_rate': ('email_clicked', 'email_sent'),
+            'email_click_through_rate': ('email_clicked', 'email_opened'),
+            }
+        result = {}
+        for name in names:
+            numerator, denominator = ratios[name]
+            result[name] = {
+                a.id: (counts[numerator][a.id] / counts[denominator][a.id]
+                    if counts[denominator][a.id] else 0)
+                for a in activities}
         return result
 
     @classmethod
@@ -678,6 +779,7 @@ class Activity(ModelSQL, ModelView):
         return the failures by record activity"""
         pool = Pool()
         Email = pool.get('ir.email')
+        RecordActivity = pool.get('marketing.automation.record.activity')
         sender = (config.get('marketing', 'email_from')
             or config.get('email', 'from'))
         failures = {}
@@ -698,7 +800,9 @@ class Activity(ModelSQL, ModelView):
                     subject, html, text = render.render(
                         title, body, self.email_context(record),
                         partial(record_activity.convert_href, links=links),
-                        record_activity.image_url(links))
+                        record_activity.image_url(links)
+                        if record_activity.record.scenario.email_open_tracking
+                        else None)
             except Exception as exception:
                 failures[record_activity] = Failure(
                     _error_message(exception), False)
@@ -707,7 +811,7 @@ class Activity(ModelSQL, ModelView):
                 (record_activity, contact, from_, subject, html, text))
         links.shorten()
 
-        emails = []
+        emails, sent = [], []
         server = None
         try:
             for record_activity, contact, from_, subject, html, text in (
@@ -720,6 +824,9 @@ class Activity(ModelSQL, ModelView):
                         convert_ascii_email(contact.email)))
                 msg = render.message(
                     sender, from_ or sender, to, subject, html, text)
+                msg['List-Unsubscribe'] = (
+                    record_activity.record.list_unsubscribe)
+                msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
                 try:
                     if server is None:
                         server = get_smtp_server(strict=True)
@@ -734,6 +841,7 @@ class Activity(ModelSQL, ModelView):
                         # The connection is lost
                         server = None
                     continue
+                sent.append(record_activity)
                 emails.append(Email(
                         recipients=to,
                         addresses=[{'address': contact.email}],
@@ -748,8 +856,9 @@ class Activity(ModelSQL, ModelView):
                     server.quit()
                 except (smtplib.SMTPException, OSError):
                     pass
-            # Archive what was sent even if the batch was interrupted
+            # Record what was sent even if the batch was interrupted
             Email.save(emails)
+            RecordActivity.write(sent, {'email_sent': True})
         return failures
 
     def _email_templates(self, language):
@@ -903,18 +1012,42 @@ class Record(ModelSQL, ModelView):
         return [r for r in others if r not in records]
 
     @classmethod
+    def from_uuid(cls, uuid):
+        "Return the record of uuid or None"
+        if isinstance(uuid, str):
+            records = cls.search([('uuid', '=', uuid)], limit=1)
+            if records:
+                return records[0]
+
+    @classmethod
     def unsubscribe(cls, uuid):
         "Block the record of uuid and return it, or None"
-        records = cls.search([('uuid', '=', uuid)], limit=1)
-        if records:
-            record, = records
+        record = cls.from_uuid(uuid)
+        if record:
             cls.block([record])
-            return record
+        return record
+
+    @classmethod
+    def unsubscribe_confirm(cls):
+        "Tell if unsubscribing from a link asks for a confirmation"
+        return config.getboolean(
+            'marketing', 'automation_unsubscribe_confirm', default=False)
 
     @property
     def language(self):
         if self.record and self.record in Activity._existing([self.record]):
             return self.record.marketing_language
+
+    @property
+    def list_unsubscribe(self):
+        "The value of the List-Unsubscribe header of the e-mails"
+        value = '<%s>' % self.get_unsubscribe_url()
+        mailto = config.get('marketing', 'automation_unsubscribe_mailto')
+        if mailto:
+            value += ', <mailto:%s?%s>' % (
+                mailto, urlencode({'subject': 'unsubscribe %s' % self.uuid},
+                    quote_via=quote))
+        return value
 
     def get_unsubscribe_url(self, next_=None):
         params = {'r': self.uuid}
@@ -935,9 +1068,9 @@ class Record(ModelSQL, ModelView):
             signature, self._sign_next(next_))
 
     @classmethod
-    def unsubscribe_page(cls, record=None):
-        """Return the HTML page that confirms the unsubscription of record
-        or tells that the link is not valid"""
+    def unsubscribe_page(cls, record=None, confirm=False):
+        """Return the HTML page that confirms the unsubscription of record,
+        that asks to confirm it or that tells that the link is not valid"""
         pool = Pool()
         Unsubscribe = pool.get(
             'marketing.automation.unsubscribe', type='report')
@@ -946,6 +1079,7 @@ class Record(ModelSQL, ModelView):
             _, content, _, _ = Unsubscribe.execute(
                 [record.id] if record else [], {
                     'model': cls.__name__,
+                    'confirm': confirm,
                     })
         return content
 
@@ -977,6 +1111,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         states={
             'invisible': Eval('activity_action') != 'send_email',
             })
+    email_sent = fields.Boolean(
+        "E-Mail Sent", readonly=True,
+        states={
+            'invisible': Eval('activity_action') != 'send_email',
+            },
+        help="Whether the SMTP server accepted the e-mail.")
     error = fields.Text(
         "Error", readonly=True,
         states={
@@ -1043,6 +1183,10 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         return False
 
     @classmethod
+    def default_email_sent(cls):
+        return False
+
+    @classmethod
     def get_activity_actions(cls):
         pool = Pool()
         Activity = pool.get('marketing.automation.activity')
@@ -1073,17 +1217,21 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def _due_query(cls, now):
-        "Return the query of the due record activities in execution order"
+        """Return the query of the due record activities in execution order
+        with their scenario and action"""
         pool = Pool()
         Record = pool.get('marketing.automation.record')
         Scenario = pool.get('marketing.automation.scenario')
+        Activity = pool.get('marketing.automation.activity')
         record_activity = cls.__table__()
         record = Record.__table__()
         scenario = Scenario.__table__()
+        activity = Activity.__table__()
         return (record_activity
             .join(record, condition=record_activity.record == record.id)
             .join(scenario, condition=record.scenario == scenario.id)
-            .select(record_activity.id,
+            .join(activity, condition=record_activity.activity == activity.id)
+            .select(record_activity.id, scenario.id, activity.action,
                 where=(record_activity.state == 'waiting')
                 & (record_activity.at != Null)
                 & (record_activity.at <= now)
@@ -1098,9 +1246,27 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         They are executed in batches, each by a task of the queue in its own
         transaction: by the queue workers when there are, else right after
         this transaction."""
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
         cursor = Transaction().connection.cursor()
-        cursor.execute(*cls._due_query(datetime.datetime.now()))
-        ids = [i for i, in cursor]
+        now = datetime.datetime.now()
+        cursor.execute(*cls._due_query(now))
+        rows = cursor.fetchall()
+        scenarios = {s.id: s for s in Scenario.browse({r[1] for r in rows})}
+        emails = defaultdict(int)
+        ids = []
+        for id_, scenario_id, action in rows:
+            if action == 'send_email':
+                # Outside the window or over the limit, the e-mails wait
+                # in order for the next runs
+                scenario = scenarios[scenario_id]
+                if (not scenario.send_window_open(now)
+                        or (scenario.email_max_per_run
+                            and emails[scenario_id]
+                            >= scenario.email_max_per_run)):
+                    continue
+                emails[scenario_id] += 1
+            ids.append(id_)
         for sub_ids in grouped_slice(ids, cls._process_batch_size()):
             cls.__queue__.execute(cls.browse(sub_ids))
 
@@ -1175,9 +1341,9 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             cursor.execute(*table.insert([
                         table.record, table.activity, table.state, table.at,
                         table.email_opened, table.email_clicked,
-                        table.create_uid, table.create_date,
+                        table.email_sent, table.create_uid, table.create_date,
                         ], [
-                        [i, activity.id, 'waiting', at, False, False,
+                        [i, activity.id, 'waiting', at, False, False, False,
                             transaction.user, now]
                         for i in sub_ids],
                     on_conflict=Conflict(table)))

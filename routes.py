@@ -51,19 +51,29 @@ def with_module_database(func):
 
 @app.route(
     '/m/<marketing_automation_database:database_name>/unsubscribe',
-    methods={'GET'})
+    methods={'GET', 'POST'})
 @with_module_database
 @with_pool
 @with_transaction(readonly=False)
 def unsubscribe(request, pool):
     Record = pool.get('marketing.automation.record')
-    record = Record.unsubscribe(request.args.get('r'))
+    uuid = request.args.get('r')
+    if request.method == 'GET' and Record.unsubscribe_confirm():
+        # Link scanners follow links but do not post forms
+        record = Record.from_uuid(uuid)
+        return html_page(
+            Record.unsubscribe_page(record, confirm=bool(record)), record)
+    # A POST is the one-click unsubscription of RFC 8058
+    record = Record.unsubscribe(uuid)
     next_ = request.args.get('next')
     if record and record.check_next(next_, request.args.get('s')):
         return redirect(next_)
+    return html_page(Record.unsubscribe_page(record), record)
+
+
+def html_page(content, found):
     return Response(
-        Record.unsubscribe_page(record),
-        HTTPStatus.OK if record else HTTPStatus.NOT_FOUND,
+        content, HTTPStatus.OK if found else HTTPStatus.NOT_FOUND,
         content_type='text/html; charset=utf-8')
 
 
