@@ -343,6 +343,7 @@ class Bench:
         if name in self.options.profile:
             profile = cProfile.Profile()
         queries = self.queries.count
+        cpu = time.process_time()
         started = time.perf_counter()
         if profile:
             profile.enable()
@@ -352,11 +353,13 @@ class Bench:
             if profile:
                 profile.disable()
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu
         queries = self.queries.count - queries
         self.phases.append({
                 'phase': name,
                 'records': records,
                 'seconds': seconds,
+                'cpu_seconds': cpu,
                 'rate': records / seconds if seconds else None,
                 'queries': queries,
                 'queries_per_record': queries / records if records else None,
@@ -473,10 +476,11 @@ class Bench:
                 self.n, self.backend, module['commit'], module['digest'],
                 ' + modified ' + ', '.join(module['modified'])
                 if module['modified'] else ''))
-        header = ('phase', 'records', 'seconds', 'records/s', 'queries',
-            'queries/record')
+        header = ('phase', 'records', 'seconds', 'records/s', 'cpu s',
+            'queries', 'queries/record')
         rows = [(p['phase'], str(p['records']), '%.3f' % p['seconds'],
-                '%.1f' % p['rate'], str(p['queries']),
+                '%.1f' % p['rate'], '%.3f' % p['cpu_seconds'],
+                str(p['queries']),
                 '%.1f' % p['queries_per_record']) for p in self.phases]
         widths = [max(len(r[i]) for r in [header] + rows)
             for i in range(len(header))]
@@ -489,8 +493,11 @@ class Bench:
             print('  '.join(c.ljust(w) if i == 0 else c.rjust(w)
                     for i, (c, w) in enumerate(zip(row, widths))))
         print(line)
-        print("messages received: %s (%.1f MB), peak RSS: %.1f MB" % (
-                sink.count, sink.size / 1e6, maxrss_mb()))
+        print("messages received: %s (%.1f MB), peak RSS: %.1f MB, "
+            "load average: %.2f" % (
+                sink.count, sink.size / 1e6, maxrss_mb(), os.getloadavg()[0]))
+        print("cpu s: the CPU time of this process (trytond and the SMTP "
+            "server), not of the database server")
         if self.options.profile:
             print("profiled (timings include the profiler): %s" % (
                     ', '.join(self.extra.get('profiles', []))))
@@ -499,6 +506,7 @@ class Bench:
             'backend': self.backend,
             'phases': {p['phase']: {
                     'seconds': round(p['seconds'], 4),
+                    'cpu_seconds': round(p['cpu_seconds'], 4),
                     'rate': round(p['rate'], 1),
                     'queries': p['queries'],
                     'queries_per_record': round(p['queries_per_record'], 2),
@@ -513,6 +521,7 @@ class Bench:
             'profiled': self.options.profile,
             'batch_size': self.extra.get('batch_size'),
             'module': self.extra['module'],
+            'loadavg': [round(x, 2) for x in os.getloadavg()],
             }
         print(json.dumps(result))
 
