@@ -7,7 +7,8 @@ from trytond.model.exceptions import RequiredValidationError
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
-    FaultySMTPSink, RefusingSMTPSink, free_port, process, smtp_server)
+    FaultySMTPSink, RefusingSMTPSink, free_port, html_part, process,
+    smtp_server)
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
@@ -512,6 +513,168 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(len(set(received)), parties)
         self.assertEqual(activity.record_count, parties)
         self.assertEqual(len(Email.search([])), parties)
+
+    @with_transaction()
+    def test_rates(self):
+        "The rates count the e-mails sent, not the activities that did nothing"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        Record = pool.get('marketing.automation.record')
+        for name in ["A", "B", "C", "D"]:
+            create_party(name, '%s@example.com' % name)
+        create_party("Without")
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        self.run_scenario(scenario)
+        sent = {ra.record.rec_name: ra for ra in record_activities(activity)}
+
+        self.assertEqual(activity.record_count, 5)
+        self.assertEqual(activity.email_sent, 4)
+        self.assertFalse(sent["Without"].email_sent)
+        RecordActivity.on_email_opened([sent["A"], sent["B"]])
+        RecordActivity.on_email_clicked([sent["A"]])
+        Record.block([sent["D"].record])
+
+        self.assertEqual(activity.email_open_rate, 0.5)
+        self.assertEqual(activity.email_click_rate, 0.25)
+        self.assertEqual(activity.email_click_through_rate, 0.5)
+        self.assertEqual(scenario.block_rate, 0.2)
+
+    @with_transaction()
+    def test_no_open_tracking(self):
+        "Without open tracking the e-mails have no image"
+        create_party("John", 'john@example.com')
+        scenario = create_scenario(email_open_tracking=False)
+        create_activity(scenario, action='send_email')
+
+        self.run_scenario(scenario)
+
+        message, = self.smtp.pop()
+        self.assertNotIn('<img', html_part(message))
+
+    @with_transaction()
+    def test_list_unsubscribe(self):
+        "The e-mails carry the one-click unsubscribe headers"
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        create_party("John", 'john@example.com')
+        scenario = create_scenario()
+        create_activity(scenario, action='send_email')
+        if not config.has_section('marketing'):
+            config.add_section('marketing')
+        mailto = config.get(
+            'marketing', 'automation_unsubscribe_mailto', default='')
+        config.set(
+            'marketing', 'automation_unsubscribe_mailto',
+            'leave@example.com')
+        self.addCleanup(
+            config.set, 'marketing', 'automation_unsubscribe_mailto', mailto)
+
+        self.run_scenario(scenario)
+
+        message, = self.smtp.pop()
+        record, = Record.search([])
+        self.assertEqual(
+            message['List-Unsubscribe'],
+            '<%s>, <mailto:leave@example.com?subject=unsubscribe%%20%s>' % (
+                record.get_unsubscribe_url(), record.uuid))
+        self.assertEqual(
+            message['List-Unsubscribe-Post'], 'List-Unsubscribe=One-Click')
+
+    @with_transaction()
+    def test_send_window(self):
+        "Outside the send window the e-mails wait"
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        create_party("John", 'john@example.com')
+        now = dt.datetime.now()
+        scenario = create_scenario(
+            send_timezone='Pacific/Auckland',
+            send_weekdays=[str((now.weekday() + 3) % 7)])
+        activity = create_activity(scenario, action='send_email')
+        create_activity(activity)
+
+        self.run_scenario(scenario)
+
+        record_activity, = record_activities(activity)
+        self.assertEqual(record_activity.state, 'waiting')
+        self.assertEqual(self.smtp.pop(), [])
+
+        Scenario.write([scenario], {
+                'send_weekdays': [],
+                'send_time_start': (now + dt.timedelta(hours=1)).time(),
+                'send_time_end': (now + dt.timedelta(hours=2)).time(),
+                'send_timezone': None,
+                })
+        process()
+        self.assertEqual(self.smtp.pop(), [])
+
+        Scenario.write([scenario], {
+                'send_time_start': (now - dt.timedelta(hours=1)).time(),
+                'send_time_end': (now + dt.timedelta(hours=1)).time(),
+                })
+        process()
+        self.assertEqual(len(self.smtp.pop()), 1)
+
+    @with_transaction()
+    def test_send_window_open(self):
+        "The send window follows the hours, days and time zone"
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        monday_noon = dt.datetime(2026, 11, 23, 12, 0)
+        for values, result in [
+                ({}, True),
+                ({'send_weekdays': ['0']}, True),
+                ({'send_weekdays': ['1', '2']}, False),
+                ({'send_time_start': dt.time(9),
+                    'send_time_end': dt.time(17)}, True),
+                ({'send_time_start': dt.time(13)}, False),
+                ({'send_time_end': dt.time(11)}, False),
+                ({'send_time_start': dt.time(22),
+                    'send_time_end': dt.time(6)}, False),
+                ({'send_time_start': dt.time(22),
+                    'send_time_end': dt.time(13)}, True),
+                # 12:00 UTC is 01:00 on Tuesday in Auckland
+                ({'send_timezone': 'Pacific/Auckland',
+                    'send_weekdays': ['1']}, True),
+                ({'send_timezone': 'Pacific/Auckland',
+                    'send_time_start': dt.time(9)}, False),
+                ]:
+            with self.subTest(values=values):
+                scenario = Scenario(
+                    send_time_start=None, send_time_end=None,
+                    send_weekdays=[], send_timezone=None)
+                for name, value in values.items():
+                    setattr(scenario, name, value)
+                self.assertEqual(
+                    scenario.send_window_open(monday_noon), result)
+
+    @with_transaction()
+    def test_email_max_per_run(self):
+        "A run sends at most the maximum of e-mails, the first due first"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        for i in range(5):
+            create_party("Party %s" % i, 'party%s@example.com' % i)
+        scenario = create_scenario(email_max_per_run=2)
+        activity = create_activity(scenario, action='send_email')
+        pool.get('marketing.automation.scenario').run([scenario])
+        pool.get('marketing.automation.scenario').trigger()
+        now = dt.datetime.now().replace(microsecond=0)
+        for i, record_activity in enumerate(sorted(
+                    record_activities(activity),
+                    key=lambda ra: ra.record.rec_name)):
+            record_activity.at = now - dt.timedelta(minutes=10 - i)
+        RecordActivity.save(record_activities(activity))
+
+        sent = []
+        for _ in range(3):
+            process()
+            sent.append(sorted(m['To'].addresses[0].username
+                    for m in self.smtp.pop()))
+
+        self.assertEqual(sent, [
+                ['party0', 'party1'], ['party2', 'party3'], ['party4']])
 
 
 del ModuleTestCase

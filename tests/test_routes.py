@@ -5,6 +5,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from lxml import html as lxml_html
 
+from trytond.config import config
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, RouteTestCase
 from trytond.transaction import Transaction
@@ -19,7 +20,9 @@ TEMPLATE = """<html><body>
 <a href="unsubscribe">Unsubscribe</a>
 <a href="unsubscribe|https://www.example.com/bye">Leave</a>
 </body></html>"""
-NAMES = ['open', 'click', 'unsubscribe', 'next', 'http', 'forged', 'blocked']
+NAMES = [
+    'open', 'click', 'unsubscribe', 'next', 'http', 'forged', 'blocked',
+    'oneclick', 'confirm']
 SCENARIO = 'Routes <b>&</b>'
 
 
@@ -161,6 +164,41 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
 
         response = self.get(self.client(), unsubscribe)
         self.assertEqual(response.status_code, 200)
+
+    def test_one_click_unsubscribe(self):
+        "A POST to the List-Unsubscribe URL blocks the record at once"
+        header = self.messages['oneclick']['List-Unsubscribe']
+        url = header.strip('<>')
+        parts = urlsplit(url)
+        response = self.client().post(
+            parts.path, query_string=parts.query,
+            data={'List-Unsubscribe': 'One-Click'})
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(self.record_blocked('oneclick'))
+
+    def test_unsubscribe_confirm(self):
+        "With confirmation, the link shows a form that unsubscribes"
+        if not config.has_section('marketing'):
+            config.add_section('marketing')
+        config.set('marketing', 'automation_unsubscribe_confirm', 'True')
+        self.addCleanup(
+            config.remove_option, 'marketing',
+            'automation_unsubscribe_confirm')
+        _, unsubscribe, _, _ = self.links('confirm')
+
+        response = self.get(self.client(), unsubscribe)
+        self.assertEqual(response.status_code, 200)
+        form, = lxml_html.fromstring(response.data).xpath('//form')
+        self.assertEqual(form.get('method'), 'post')
+        self.assertFalse(self.record_blocked('confirm'))
+
+        parts = urlsplit(unsubscribe)
+        response = self.client().post(
+            parts.path, query_string=parts.query,
+            data=dict(form.form_values()))
+        self.assertEqual(response.status_code, 200)
+        self.assertIn(b'Unsubscribed', response.data)
+        self.assertTrue(self.record_blocked('confirm'))
 
     def test_unsubscribe_next(self):
         "Unsubscribing with next blocks the record and redirects"
