@@ -19,7 +19,8 @@ queue workers), against a real SMTP server on loopback:
 
 * trigger: the N parties enter the scenario (N root record activities);
 * process: the N e-mails are rendered and sent;
-* open: 10 % of the e-mails are opened (through the model API);
+* open: 10 % of the e-mails are opened (through the model API, by calls of
+  --open-batch record activities, all in one transaction);
 * process opened: the 10 % children on "e-mail opened" are sent.
 
 It prints a table and a last line of JSON. With --module-from REVISION, it
@@ -146,6 +147,9 @@ def parse_args(args=None):
         help="keep the database (dropped by default)")
     parser.add_argument('--batch-size', type=int, default=None,
         help="[marketing] automation_batch_size (default: the module's)")
+    parser.add_argument('--open-batch', type=int, default=100,
+        help="how many record activities each call of on_email_opened "
+        "gets in the open phase, 0 for all at once (default: %(default)s)")
     parser.add_argument('--module-from', metavar='REVISION',
         help="benchmark the module as committed at REVISION (extracted "
         "under var/bench/) instead of the working tree")
@@ -445,7 +449,10 @@ class Bench:
             opened_ids = [ra.id for ra in roots][::10][:n_opened]
 
         def open_():
-            RecordActivity.on_email_opened(RecordActivity.browse(opened_ids))
+            size = self.options.open_batch or len(opened_ids) or 1
+            for i in range(0, len(opened_ids), size):
+                RecordActivity.on_email_opened(
+                    RecordActivity.browse(opened_ids[i:i + size]))
 
         with self.phase('open', n_opened):
             self.cron(open_)
@@ -520,6 +527,7 @@ class Bench:
             'failed': self.extra.get('failed'),
             'profiled': self.options.profile,
             'batch_size': self.extra.get('batch_size'),
+            'open_batch': self.options.open_batch,
             'module': self.extra['module'],
             'loadavg': [round(x, 2) for x in os.getloadavg()],
             }
