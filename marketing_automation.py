@@ -1101,6 +1101,9 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         "At", states={
             'readonly': Eval('state') != 'waiting',
             })
+    executed_at = fields.DateTime(
+        "Executed At", readonly=True,
+        help="When the activity was done or failed.")
     email_opened = fields.Boolean(
         "E-Mail Opened", readonly=True,
         states={
@@ -1322,6 +1325,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             if ra not in failures or not failures[ra].retry]
         cls.do([ra for ra in finished if ra not in failures])
         cls.fail([ra for ra in finished if ra in failures])
+        cls.write(finished, {'executed_at': now})
         # A negative activity that runs excludes its positive siblings
         cls.cancel(cls._siblings(
                 [ra for ra in finished if ra.activity.negative],
