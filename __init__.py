@@ -14,6 +14,7 @@ def register():
         marketing_automation.Activity,
         marketing_automation.Record,
         marketing_automation.RecordActivity,
+        marketing_automation.ActivityTestEmailStart,
         party.Party,
         party.PartyUnsubscribedScenario,
         ir.Cron,
@@ -24,6 +25,9 @@ def register():
     Pool.register(
         sale.Sale,
         module='marketing_automation', type_='model', depends=['sale'])
+    Pool.register(
+        marketing_automation.ActivityTestEmail,
+        module='marketing_automation', type_='wizard')
     Pool.register(
         marketing_automation.Unsubscribe,
         module='marketing_automation', type_='report')

@@ -30,11 +30,13 @@ from trytond.model.fields.field import domain_validate
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONDecoder
 from trytond.report import Report
-from trytond.sendmail import get_smtp_server, sendmail
+from trytond.sendmail import (
+    get_smtp_server, sendmail, sendmail_transactional)
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools.email_ import convert_ascii_email
 from trytond.transaction import Transaction, without_check_access
 from trytond.url import http_host
+from trytond.wizard import Button, StateTransition, StateView, Wizard
 from trytond.wsgi import Base64Converter
 
 from . import render
@@ -532,6 +534,12 @@ class Activity(ModelSQL, ModelView):
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.parent, Index.Equality())))
+        cls._buttons.update({
+                'test_email': {
+                    'invisible': Eval('action') != 'send_email',
+                    'depends': ['action'],
+                    },
+                })
 
     @classmethod
     def default_negative(cls):
@@ -791,18 +799,14 @@ class Activity(ModelSQL, ModelView):
             contact = record.marketing_email
             if not contact or not contact.email:
                 continue
-            language = record.marketing_language
             try:
-                if language not in templates:
-                    templates[language] = self._email_templates(language)
-                from_, title, body = templates[language]
-                with Transaction().set_context(language=language):
-                    subject, html, text = render.render(
-                        title, body, self.email_context(record),
-                        partial(record_activity.convert_href, links=links),
-                        record_activity.image_url(links)
-                        if record_activity.record.scenario.email_open_tracking
-                        else None)
+                from_, subject, html, text = self.render_email(
+                    record,
+                    partial(record_activity.convert_href, links=links),
+                    record_activity.image_url(links)
+                    if record_activity.record.scenario.email_open_tracking
+                    else None,
+                    templates)
             except Exception as exception:
                 failures[record_activity] = Failure(
                     _error_message(exception), False)
@@ -860,6 +864,69 @@ class Activity(ModelSQL, ModelView):
             Email.save(emails)
             RecordActivity.write(sent, {'email_sent': True})
         return failures
+
+    def render_email(self, record, convert_href, image_url, templates=None):
+        """Return the from, subject, HTML and text of the e-mail to record
+        in its language
+
+        templates caches the compiled templates by language."""
+        if templates is None:
+            templates = {}
+        language = record.marketing_language
+        if language not in templates:
+            templates[language] = self._email_templates(language)
+        from_, title, body = templates[language]
+        with Transaction().set_context(language=language):
+            subject, html, text = render.render(
+                title, body, self.email_context(record),
+                convert_href, image_url)
+        return from_, subject, html, text
+
+    def preview_email(self, record):
+        """Return the from, subject, HTML and text of the e-mail to record
+        with links that record nothing"""
+        def convert_href(href):
+            unsubscribe, _ = render.unsubscribe_next(href)
+            if unsubscribe:
+                # A link to the page of the unknown records
+                return database_url('unsubscribe')
+            return href
+        return self.render_email(
+            record, convert_href, urljoin(automation_base(), '/m/empty.gif'))
+
+    def send_test(self, record, email):
+        "Send the e-mail to record as a test to the address email"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        sender = (config.get('marketing', 'email_from')
+            or config.get('email', 'from'))
+        from_, subject, html, text = self.preview_email(record)
+        subject = gettext(
+            'marketing_automation.msg_activity_test_subject', subject=subject)
+        msg = render.message(
+            sender, from_ or sender, email, subject, html, text)
+        sendmail_transactional(
+            sender, [convert_ascii_email(email)], msg, strict=True)
+        Email(
+            recipients=email,
+            addresses=[{'address': email}],
+            subject=subject,
+            body=html,
+            resource=self).save()
+
+    @classmethod
+    @ModelView.button_action(
+        'marketing_automation.wizard_activity_test_email')
+    def test_email(cls, activities):
+        pass
+
+    @property
+    def scenario(self):
+        "The scenario of the activity"
+        parent = self.parent
+        while isinstance(parent, Activity):
+            parent = parent.parent
+        return parent
 
     def _email_templates(self, language):
         "Return the from, and the compiled title and body templates"
@@ -1489,6 +1556,64 @@ class ShortenedLinks:
         return re.sub(
             re.escape(self.prefix) + r'(\d+)',
             lambda match: self.urls[int(match.group(1))], text)
+
+
+class ActivityTestEmail(Wizard):
+    "Test Marketing Activity E-Mail"
+    __name__ = 'marketing.automation.activity.test_email'
+    start = StateView(
+        'marketing.automation.activity.test_email',
+        'marketing_automation.activity_test_email_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Send", 'send', 'tryton-ok', default=True),
+            ])
+    send = StateTransition()
+
+    def default_start(self, fields):
+        return {
+            'activity': self.record.id,
+            }
+
+    def transition_send(self):
+        self.start.activity.send_test(self.start.record, self.start.email)
+        return 'end'
+
+
+class ActivityTestEmailStart(ModelView):
+    "Test Marketing Activity E-Mail"
+    __name__ = 'marketing.automation.activity.test_email'
+
+    activity = fields.Many2One(
+        'marketing.automation.activity', "Activity", readonly=True)
+    record = fields.Reference(
+        "Record", selection='get_models', required=True,
+        help="The record to which the e-mail is rendered.")
+    email = fields.Char(
+        "E-Mail", required=True,
+        help="The address to which the test is sent.")
+    subject = fields.Char("Subject", readonly=True)
+    preview = fields.Text("Preview", readonly=True)
+
+    @fields.depends('activity')
+    def get_models(self):
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        models = Scenario.get_models()
+        if self.activity:
+            models = [
+                m for m in models if m[0] == self.activity.scenario.model]
+        return models
+
+    @fields.depends('activity', 'record')
+    def on_change_record(self):
+        self.subject = self.preview = None
+        if self.activity and self.record and self.record.id >= 0:
+            try:
+                _, self.subject, self.preview, _ = (
+                    self.activity.preview_email(self.record))
+            except Exception as exception:
+                # Show why the e-mail cannot be rendered
+                self.preview = _error_message(exception)
 
 
 class Unsubscribe(Report):
