@@ -15,7 +15,7 @@ a child on "e-mail not clicked" after 2 days (send e-mail).
 
 Then it times, each in its own transaction started as trytond-cron does it
 (the queued tasks are run after the commit, as trytond-cron does without
-queue workers), against a real SMTP server on loopback:
+queue workers), against a real SMTP server on loopback in its own process:
 
 * trigger: the N parties enter the scenario (N root record activities);
 * process: the N e-mails are rendered and sent;
@@ -35,6 +35,7 @@ import importlib.util
 import io
 import json
 import logging
+import multiprocessing
 import os
 import pstats
 import resource
@@ -43,7 +44,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 import urllib.parse
 import warnings
@@ -85,19 +85,68 @@ FOLLOW_TEMPLATE = """\
 logger = logging.getLogger('bench')
 
 
-class CountingSink:
+class CountingHandler:
     "An SMTP handler that counts the accepted messages and forgets them"
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.count = 0
-        self.size = 0
+    def __init__(self, count, size):
+        self.count = count
+        self.size = size
 
     async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.count += 1
-            self.size += len(envelope.original_content or b'')
+        with self.count.get_lock():
+            self.count.value += 1
+        with self.size.get_lock():
+            self.size.value += len(envelope.original_content or b'')
         return '250 OK'
+
+
+def _run_sink(port, count, size, ready, stop):
+    controller = Controller(
+        CountingHandler(count, size), hostname='127.0.0.1', port=port)
+    controller.start()
+    ready.set()
+    try:
+        stop.wait()
+    finally:
+        controller.stop()
+
+
+class SMTPSink:
+    """A real SMTP server on loopback that counts the messages, in its own
+    process like a mail server (not competing for the GIL of trytond)"""
+
+    def __init__(self):
+        context = multiprocessing.get_context('spawn')
+        self._count = context.Value('q', 0)
+        self._size = context.Value('q', 0)
+        self._ready = context.Event()
+        self._stop = context.Event()
+        self.port = free_port()
+        self._process = context.Process(
+            target=_run_sink, name='bench-smtp-sink', daemon=True,
+            args=(self.port, self._count, self._size, self._ready,
+                self._stop))
+
+    def start(self):
+        self._process.start()
+        if not self._ready.wait(30):
+            self.stop()
+            raise RuntimeError("the SMTP server did not start")
+
+    def stop(self):
+        self._stop.set()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+    @property
+    def count(self):
+        return self._count.value
+
+    @property
+    def size(self):
+        return self._size.value
 
 
 def free_port():
@@ -503,8 +552,8 @@ class Bench:
         print("messages received: %s (%.1f MB), peak RSS: %.1f MB, "
             "load average: %.2f" % (
                 sink.count, sink.size / 1e6, maxrss_mb(), os.getloadavg()[0]))
-        print("cpu s: the CPU time of this process (trytond and the SMTP "
-            "server), not of the database server")
+        print("cpu s: the CPU time of trytond's process, not of the "
+            "database server nor of the SMTP server")
         if self.options.profile:
             print("profiled (timings include the profiler): %s" % (
                     ', '.join(self.extra.get('profiles', []))))
@@ -629,12 +678,11 @@ def main(args=None):
     logging.basicConfig(
         level=logging.WARNING, format='%(levelname)s %(name)s %(message)s')
     bench = Bench(options)
-    sink = CountingSink()
-    controller = Controller(sink, hostname='127.0.0.1', port=free_port())
-    controller.start()
+    sink = SMTPSink()
+    sink.start()
     loaded = False
     try:
-        bench.write_config(controller.port)
+        bench.write_config(sink.port)
         setup = bench.extra['setup'] = {}
         print("creating the database %s on %s…" % (
                 bench.name, bench.backend), flush=True)
@@ -658,7 +706,7 @@ def main(args=None):
             version['changed_during_run'] = True
         bench.report(sink)
     finally:
-        controller.stop()
+        sink.stop()
         if loaded:
             bench.close()
         elif not options.keep:
