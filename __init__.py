@@ -3,7 +3,7 @@
 
 from trytond.pool import Pool
 
-from . import ir, marketing_automation, party, routes, sale, web
+from . import ir, marketing_automation, party, reporting, routes, sale, web
 
 __all__ = ['register', 'routes']
 
@@ -21,6 +21,9 @@ def register():
         ir.Email,
         ir.Configuration,
         web.ShortenedURL,
+        reporting.Context,
+        reporting.ScenarioTimeseries,
+        reporting.ActivityTimeseries,
         module='marketing_automation', type_='model')
     Pool.register(
         sale.Sale,

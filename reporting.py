@@ -1,0 +1,360 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Reporting of the marketing scenarios and activities over time
+
+The figures are computed by one SQL query per model and grouped by the period
+chosen in the context (day, month or year, in UTC)."""
+import datetime
+
+from dateutil.relativedelta import relativedelta
+from sql import Literal, Null, Union
+from sql.aggregate import Min, Sum
+from sql.conditionals import Case, Coalesce, NullIf
+from sql.functions import CurrentTimestamp, DateTrunc, Function
+
+from trytond import backend
+from trytond.model import ModelSQL, ModelView, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval, If
+from trytond.transaction import Transaction
+
+PERIODS = [
+    ('year', "Year"),
+    ('month', "Month"),
+    ('day', "Day"),
+    ]
+
+
+# The first day of the period of a date and time, for the SQLite STRFTIME
+# which is much faster than its DATE_TRUNC implemented in Python by trytond
+SQLITE_PERIOD_FORMATS = {
+    'year': '%Y-01-01',
+    'month': '%Y-%m-01',
+    'day': '%Y-%m-%d',
+    }
+
+
+def _flag(condition):
+    return Case((condition, 1), else_=0)
+
+
+class SQLiteStrftime(Function):
+    __slots__ = ()
+    _function = 'STRFTIME'
+
+
+def _rate(field, numerator, denominator):
+    "Return the SQL ratio, NULL when the denominator is zero"
+    return field.sql_cast(numerator) / NullIf(denominator, 0)
+
+
+class Context(ModelView):
+    "Marketing Automation Reporting Context"
+    __name__ = 'marketing.automation.reporting.context'
+
+    period = fields.Selection(PERIODS, "Period", required=True)
+    from_date = fields.Date(
+        "From Date",
+        domain=[
+            If(Eval('to_date') & Eval('from_date'),
+                ('from_date', '<=', Eval('to_date')),
+                ()),
+            ])
+    to_date = fields.Date(
+        "To Date",
+        domain=[
+            If(Eval('from_date') & Eval('to_date'),
+                ('to_date', '>=', Eval('from_date')),
+                ()),
+            ])
+    scenario = fields.Many2One(
+        'marketing.automation.scenario', "Scenario",
+        help="Limit the figures to this scenario.")
+
+    @classmethod
+    def default_period(cls):
+        return Transaction().context.get('period', 'month')
+
+    @classmethod
+    def default_from_date(cls):
+        pool = Pool()
+        Date = pool.get('ir.date')
+        context = Transaction().context
+        if 'from_date' in context:
+            return context['from_date']
+        return Date.today() - relativedelta(years=1)
+
+    @classmethod
+    def default_to_date(cls):
+        pool = Pool()
+        Date = pool.get('ir.date')
+        context = Transaction().context
+        if 'to_date' in context:
+            return context['to_date']
+        return Date.today()
+
+    @classmethod
+    def default_scenario(cls):
+        return Transaction().context.get('scenario')
+
+
+class AbstractTimeseries(ModelSQL, ModelView):
+    "The figures of a period computed from the rows of a source query"
+
+    scenario = fields.Many2One('marketing.automation.scenario', "Scenario")
+    date = fields.Date("Date")
+    email_sent = fields.Integer(
+        "E-Mails Sent",
+        help="The e-mails accepted by the SMTP server in the period.")
+    email_opened = fields.Integer(
+        "E-Mails Opened",
+        help="The e-mails sent in the period that were opened.")
+    email_clicked = fields.Integer(
+        "E-Mails Clicked",
+        help="The e-mails sent in the period that were clicked.")
+    email_open_rate = fields.Float(
+        "E-Mail Open Rate", digits=(1, 4),
+        help="The e-mails opened among those sent.")
+    email_click_rate = fields.Float(
+        "E-Mail Click Rate", digits=(1, 4),
+        help="The e-mails clicked among those sent.")
+    email_click_through_rate = fields.Float(
+        "E-Mail Click-Through Rate", digits=(1, 4),
+        help="The e-mails clicked among those opened.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('date', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def table_query(cls):
+        source = cls._source()
+        return source.select(*cls._columns(source),
+            group_by=cls._group_by(source))
+
+    @classmethod
+    def _source(cls):
+        """Return the query of the rows to aggregate
+        with the columns id, scenario, at and the counted columns"""
+        raise NotImplementedError
+
+    @classmethod
+    def _period(cls):
+        period = Transaction().context.get('period')
+        if period not in dict(PERIODS):
+            period = 'month'
+        return period
+
+    @classmethod
+    def _column_date(cls, source):
+        "Return the first day of the period of the row"
+        period = cls._period()
+        if backend.name == 'sqlite':
+            date = SQLiteStrftime(SQLITE_PERIOD_FORMATS[period], source.at)
+        else:
+            date = DateTrunc(period, source.at)
+        return cls.date.sql_cast(date)
+
+    @classmethod
+    def _columns(cls, source):
+        sent = Sum(source.email_sent)
+        opened = Sum(source.email_opened)
+        clicked = Sum(source.email_clicked)
+        return [
+            cls.id.sql_cast(Min(source.id)).as_('id'),
+            Literal(0).as_('create_uid'),
+            CurrentTimestamp().as_('create_date'),
+            cls.write_uid.sql_cast(Literal(Null)).as_('write_uid'),
+            cls.write_date.sql_cast(Literal(Null)).as_('write_date'),
+            source.scenario.as_('scenario'),
+            cls._column_date(source).as_('date'),
+            sent.as_('email_sent'),
+            opened.as_('email_opened'),
+            clicked.as_('email_clicked'),
+            _rate(cls.email_open_rate, opened, sent).as_('email_open_rate'),
+            _rate(cls.email_click_rate, clicked, sent).as_(
+                'email_click_rate'),
+            _rate(cls.email_click_through_rate, clicked, opened).as_(
+                'email_click_through_rate'),
+            ]
+
+    @classmethod
+    def _group_by(cls, source):
+        return [source.scenario, cls._column_date(source)]
+
+    @classmethod
+    def _where_at(cls, at):
+        "Return the condition on the date and time at for the context"
+        context = Transaction().context
+        where = Literal(True)
+        from_date = context.get('from_date')
+        if from_date:
+            where &= at >= datetime.datetime.combine(
+                from_date, datetime.time.min)
+        to_date = context.get('to_date')
+        if to_date:
+            where &= at < datetime.datetime.combine(
+                to_date + datetime.timedelta(days=1), datetime.time.min)
+        return where
+
+    @classmethod
+    def _where_scenario(cls, column):
+        "Return the condition on the scenario column for the context"
+        scenario = Transaction().context.get('scenario')
+        if scenario is not None:
+            return column == scenario
+        return Literal(True)
+
+    @classmethod
+    def _record_activity_at(cls, record_activity):
+        """Return when the record activity was executed:
+        done or failed, else cancelled (last written)"""
+        return Coalesce(
+            record_activity.executed_at, record_activity.write_date,
+            record_activity.create_date)
+
+    def get_rec_name(self, name):
+        return self.scenario.rec_name
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        return [('scenario.rec_name', *clause[1:])]
+
+
+class ScenarioTimeseries(AbstractTimeseries):
+    "Marketing Automation Reporting per Scenario"
+    __name__ = 'marketing.automation.reporting.scenario'
+
+    record_count = fields.Integer(
+        "Records Entered",
+        help="The records that entered the scenario in the period.")
+    record_count_blocked = fields.Integer(
+        "Records Blocked",
+        help="The records that entered the scenario in the period "
+        "and are blocked.")
+    block_rate = fields.Float(
+        "Block Rate", digits=(1, 4),
+        help="The records blocked among those that entered.")
+
+    @classmethod
+    def _source(cls):
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        record = Record.__table__()
+        email_record = Record.__table__()
+        record_activity = RecordActivity.__table__()
+        zero = Literal(0)
+
+        # The ids of both parts are made distinct
+        records = record.select(
+            (record.id * 2).as_('id'),
+            record.scenario.as_('scenario'),
+            record.create_date.as_('at'),
+            Literal(1).as_('record_count'),
+            _flag(record.blocked).as_('record_count_blocked'),
+            zero.as_('email_sent'),
+            zero.as_('email_opened'),
+            zero.as_('email_clicked'),
+            where=cls._where_at(record.create_date)
+            & cls._where_scenario(record.scenario))
+        at = cls._record_activity_at(record_activity)
+        emails = (record_activity
+            .join(email_record,
+                condition=record_activity.record == email_record.id)
+            .select(
+                (record_activity.id * 2 + 1).as_('id'),
+                email_record.scenario.as_('scenario'),
+                at.as_('at'),
+                zero.as_('record_count'),
+                zero.as_('record_count_blocked'),
+                Literal(1).as_('email_sent'),
+                _flag(record_activity.email_opened).as_('email_opened'),
+                _flag(record_activity.email_clicked).as_('email_clicked'),
+                # Only the e-mails accepted by the SMTP server count
+                where=record_activity.email_sent
+                & cls._where_at(at)
+                & cls._where_scenario(email_record.scenario)))
+        return Union(records, emails, all_=True)
+
+    @classmethod
+    def _columns(cls, source):
+        entered = Sum(source.record_count)
+        blocked = Sum(source.record_count_blocked)
+        return super()._columns(source) + [
+            entered.as_('record_count'),
+            blocked.as_('record_count_blocked'),
+            _rate(cls.block_rate, blocked, entered).as_('block_rate'),
+            ]
+
+
+class ActivityTimeseries(AbstractTimeseries):
+    "Marketing Automation Reporting per Activity"
+    __name__ = 'marketing.automation.reporting.activity'
+
+    activity = fields.Many2One('marketing.automation.activity', "Activity")
+    record_count = fields.Integer(
+        "Done",
+        help="The records for which the activity was done in the period.\n"
+        "It may have done nothing for some "
+        "(condition not met, no e-mail address).")
+    record_count_failed = fields.Integer(
+        "Failed",
+        help="The records for which the activity failed in the period.")
+    record_count_cancelled = fields.Integer(
+        "Cancelled",
+        help="The records for which the activity was cancelled "
+        "in the period.")
+
+    @classmethod
+    def _source(cls):
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        record = Record.__table__()
+        record_activity = RecordActivity.__table__()
+
+        at = cls._record_activity_at(record_activity)
+        sent = record_activity.email_sent
+        return (record_activity
+            .join(record, condition=record_activity.record == record.id)
+            .select(
+                record_activity.id.as_('id'),
+                record.scenario.as_('scenario'),
+                record_activity.activity.as_('activity'),
+                at.as_('at'),
+                _flag(record_activity.state == 'done').as_('record_count'),
+                _flag(record_activity.state == 'failed').as_(
+                    'record_count_failed'),
+                _flag(record_activity.state == 'cancelled').as_(
+                    'record_count_cancelled'),
+                _flag(sent).as_('email_sent'),
+                # Only the e-mails accepted by the SMTP server count
+                _flag(sent & record_activity.email_opened).as_(
+                    'email_opened'),
+                _flag(sent & record_activity.email_clicked).as_(
+                    'email_clicked'),
+                where=(record_activity.state != 'waiting')
+                & cls._where_at(at)
+                & cls._where_scenario(record.scenario)))
+
+    @classmethod
+    def _columns(cls, source):
+        return super()._columns(source) + [
+            source.activity.as_('activity'),
+            Sum(source.record_count).as_('record_count'),
+            Sum(source.record_count_failed).as_('record_count_failed'),
+            Sum(source.record_count_cancelled).as_('record_count_cancelled'),
+            ]
+
+    @classmethod
+    def _group_by(cls, source):
+        return super()._group_by(source) + [source.activity]
+
+    def get_rec_name(self, name):
+        return self.activity.rec_name
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        return [('activity.rec_name', *clause[1:])]
