@@ -1,6 +1,5 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-from trytond.exceptions import UserError
 from trytond.model.exceptions import ValidationError
 
 
@@ -24,5 +23,5 @@ class DelayError(ValidationError):
     pass
 
 
-class RenderError(UserError):
+class TextError(ValidationError):
     pass

@@ -9,6 +9,7 @@ import uuid
 import zlib
 import zoneinfo
 from collections import defaultdict, namedtuple
+from contextlib import contextmanager
 from email.header import Header
 from email.utils import formataddr
 from functools import partial
@@ -41,7 +42,8 @@ from trytond.wsgi import Base64Converter
 
 from . import render
 from .exceptions import (
-    ConditionError, DelayError, DomainError, EventError, TemplateError)
+    ConditionError, DelayError, DomainError, EventError, TemplateError,
+    TextError)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,44 @@ def _smtp_failure(exception):
     return Failure(_error_message(exception), True)
 
 
+@contextmanager
+def savepoint():
+    "Roll back what fails inside, leaving the transaction usable"
+    cursor = Transaction().connection.cursor()
+    cursor.execute('SAVEPOINT marketing_automation')
+    try:
+        yield
+    except Exception:
+        cursor.execute('ROLLBACK TO SAVEPOINT marketing_automation')
+        raise
+    else:
+        cursor.execute('RELEASE SAVEPOINT marketing_automation')
+
+
+class TypedTextMixin:
+    "Refuse the characters that the database cannot store in typed text"
+    __slots__ = ()
+
+    @classmethod
+    def create(cls, vlist):
+        cls._check_characters(vlist)
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        cls._check_characters(args[1:None:2])
+        super().write(*args)
+
+    @classmethod
+    def _check_characters(cls, vlist):
+        for values in vlist:
+            for name, value in values.items():
+                if isinstance(value, str) and '\x00' in value:
+                    raise TextError(gettext(
+                            'marketing_automation.msg_invalid_character',
+                            field=cls.__names__(name)['field']))
+
+
 class MarketingAutomationMixin:
     "Mixin of the models that can enter a marketing scenario"
     __slots__ = ()
@@ -119,7 +159,7 @@ class MarketingAutomationMixin:
             return self.marketing_party.contact_mechanism_get('email')
 
 
-class Scenario(Workflow, ModelSQL, ModelView):
+class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     "Marketing Scenario"
     __name__ = 'marketing.automation.scenario'
 
@@ -308,7 +348,9 @@ class Scenario(Workflow, ModelSQL, ModelView):
                 Model = pool.get(scenario.model)
                 domain = scenario.get_domain()
                 domain_validate(domain)
-                Model.search_domain(domain)
+                with savepoint():
+                    # The database may refuse what the ORM accepts
+                    Model.search(domain, limit=1, order=[])
             except Exception as exception:
                 raise DomainError(gettext(
                         'marketing_automation.msg_scenario_invalid_domain',
@@ -421,12 +463,14 @@ class Scenario(Workflow, ModelSQL, ModelView):
             record_ids = {references[r]: i for i, r in cursor}
             targets = Model.browse(list(record_ids))
             for activity in activities:
-                RecordActivity.insert_waiting(activity, [
-                        record_ids[t.id]
-                        for t in activity.filter_condition(targets)], now)
+                passed, errors = activity.filter_condition(targets)
+                for error in errors.values():
+                    logger.warning(error)
+                RecordActivity.insert_waiting(
+                    activity, [record_ids[t.id] for t in passed], now)
 
 
-class Activity(ModelSQL, ModelView):
+class Activity(TypedTextMixin, ModelSQL, ModelView):
     "Marketing Activity"
     __name__ = 'marketing.automation.activity'
 
@@ -639,7 +683,7 @@ class Activity(ModelSQL, ModelView):
             if not activity.condition:
                 continue
             try:
-                PYSONDecoder(noeval=True).decode(activity.condition)
+                activity._evaluate_on_sample()
             except Exception as exception:
                 raise ConditionError(gettext(
                         'marketing_automation.msg_activity_invalid_condition',
@@ -738,10 +782,43 @@ class Activity(ModelSQL, ModelView):
         return now + (self.delay or datetime.timedelta())
 
     def filter_condition(self, records):
-        "Return the records that match the condition"
+        """Return the records that match the condition and the errors of its
+        evaluation by record"""
         if not self.condition:
-            return list(records)
-        return [r for r in records if self.evaluate_condition(r)]
+            return list(records), {}
+        passed, errors = [], {}
+        for record in records:
+            try:
+                if self.evaluate_condition(record):
+                    passed.append(record)
+            except Exception as exception:
+                errors[record] = gettext(
+                    'marketing_automation.msg_activity_condition_error',
+                    activity=self.rec_name,
+                    record=record.rec_name,
+                    exception=_error_message(exception))
+        return passed, errors
+
+    def _evaluate_on_sample(self):
+        """Evaluate the condition on a record of the scenario, or a new one,
+        to find its errors"""
+        pool = Pool()
+        scenario = self.scenario
+        if not scenario or not scenario.model:
+            PYSONDecoder(noeval=True).decode(self.condition)
+            return
+        Model = pool.get(scenario.model)
+        with savepoint():
+            samples = Model.search(scenario.get_domain(), limit=1, order=[])
+        if samples:
+            sample, = samples
+            self.evaluate_condition(sample)
+        else:
+            try:
+                self.evaluate_condition(Model())
+            except (TypeError, ZeroDivisionError):
+                # The empty values of a new record may not suit the condition
+                pass
 
     def evaluate_condition(self, record):
         env = EvalEnvironment(record, record.__class__)
@@ -759,13 +836,17 @@ class Activity(ModelSQL, ModelView):
         # The record of a deleted target is None
         records = [ra.record.record for ra in record_activities]
         existing = set(self._existing(filter(None, records)))
-        passed = set(self.filter_condition(
-                [r for r in records if r in existing]))
+        passed, errors = self.filter_condition(
+            [r for r in records if r in existing])
+        passed = set(passed)
         executed = [
             ra for ra, r in zip(record_activities, records) if r in passed]
-        failures = {}
+        failures = {
+            ra: Failure(errors[r], False)
+            for ra, r in zip(record_activities, records) if r in errors}
         if self.action and executed:
-            failures = getattr(self, 'execute_' + self.action)(executed)
+            failures.update(
+                getattr(self, 'execute_' + self.action)(executed))
         return executed, failures
 
     @staticmethod

@@ -12,21 +12,42 @@ from email.mime.text import MIMEText
 
 import html2text
 from genshi.core import END, START, Attrs, QName
-from genshi.template import MarkupTemplate, NewTextTemplate
+from genshi.template import (
+    MarkupTemplate, NewTextTemplate, TemplateNotFound, TemplateSyntaxError)
+from genshi.template.base import INCLUDE
 
 from trytond.tools.email_ import set_from_header
 
 UNSUBSCRIBE = 'unsubscribe'
 
 
+class _NoLoader:
+    "Load no other template nor file: the templates must stand alone"
+    auto_reload = True
+
+    def load(self, filename, *args, **kwargs):
+        raise TemplateNotFound(filename, [])
+
+
+def _stand_alone(template):
+    "Refuse the templates that include others (or files of the server)"
+    for kind, _, pos in template.stream:
+        if kind is INCLUDE:
+            raise TemplateSyntaxError(
+                "Including templates is not allowed", *pos[:2])
+    return template
+
+
 def title_template(source):
     "Return the compiled template of a title"
-    return NewTextTemplate(source or '')
+    return _stand_alone(NewTextTemplate(
+            source or '', loader=_NoLoader(), allow_exec=False))
 
 
 def body_template(source):
     "Return the compiled template of an HTML body"
-    return MarkupTemplate(source or '')
+    return _stand_alone(MarkupTemplate(
+            source or '', loader=_NoLoader(), allow_exec=False))
 
 
 def unsubscribe_next(href):

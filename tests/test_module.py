@@ -10,7 +10,7 @@ from trytond.modules.marketing_automation.tests.tools import (
     FaultySMTPSink, RefusingSMTPSink, free_port, html_part, process,
     smtp_server)
 from trytond.pool import Pool
-from trytond.pyson import Eval, PYSONEncoder
+from trytond.pyson import Eval, Greater, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 TEMPLATE = '<html><body>Hello ${record.name}</body></html>'
@@ -250,6 +250,33 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(self.sent_emails(activity), ['john@example.com'])
         self.assertEqual(
             [ra.record.record for ra in record_activities(child)], [john])
+
+    @with_transaction()
+    def test_condition_error(self):
+        "A condition that fails on a record fails its activity alone"
+        create_party("1", '1@example.com')
+        create_party("John", 'john@example.com')
+        scenario = create_scenario()
+        activity = create_activity(
+            scenario, action='send_email', delay=dt.timedelta(days=1),
+            condition=PYSONEncoder().encode(
+                Greater(Eval('self.name', 0), 0)))
+        self.run_scenario(scenario)
+        RecordActivity = Pool().get('marketing.automation.record.activity')
+        RecordActivity.write(
+            record_activities(activity),
+            {'at': dt.datetime.now() - dt.timedelta(seconds=1)})
+
+        process()
+
+        states = {
+            ra.record.rec_name: (ra.state, ra.error)
+            for ra in record_activities(activity)}
+        self.assertEqual(states["1"], ('done', None))
+        self.assertEqual(states["John"][0], 'failed')
+        self.assertIn('John', states["John"][1])
+        self.assertEqual(
+            [m['To'] for m in self.smtp.pop()], ['1 <1@example.com>'])
 
     @with_transaction()
     def test_deleted_record(self):
