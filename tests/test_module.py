@@ -255,13 +255,15 @@ class MarketingAutomationTestCase(ModuleTestCase):
     def test_condition_error(self):
         "A condition that fails on a record fails its activity alone"
         create_party("1", '1@example.com')
-        create_party("John", 'john@example.com')
+        party = create_party("2", 'john@example.com')
         scenario = create_scenario()
         activity = create_activity(
             scenario, action='send_email', delay=dt.timedelta(days=1),
             condition=PYSONEncoder().encode(
                 Greater(Eval('self.name', 0), 0)))
         self.run_scenario(scenario)
+        party.name = "John"
+        party.save()
         RecordActivity = Pool().get('marketing.automation.record.activity')
         RecordActivity.write(
             record_activities(activity),
