@@ -706,11 +706,14 @@ def main(args=None):
             version['changed_during_run'] = True
         bench.report(sink)
     finally:
-        sink.stop()
-        if loaded:
-            bench.close()
-        elif not options.keep:
-            bench.drop_database()
+        try:
+            sink.stop()
+        finally:
+            # Drop the database whatever happened
+            if loaded:
+                bench.close()
+            elif not options.keep:
+                bench.drop_database()
 
 
 if __name__ == '__main__':
