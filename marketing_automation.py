@@ -17,7 +17,7 @@ from itertools import groupby
 from secrets import token_hex
 from urllib.parse import quote, urlencode, urljoin
 
-from sql import Cast, Conflict, Literal, Null, Select
+from sql import Cast, Column, Conflict, Literal, Null, Select
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case
 from sql.operators import Concat, Exists
@@ -90,6 +90,42 @@ def _smtp_failure(exception):
             _error_message(exception), exception.smtp_code < 500)
     # Connection errors are temporary
     return Failure(_error_message(exception), True)
+
+
+def insert(Model, rows):
+    """Insert the rows, dictionaries of column values, of the table of Model
+    by batches of one query and return their ids
+
+    It is for the records the module creates by thousands, with values that
+    need no validation."""
+    transaction = Transaction()
+    database = transaction.database
+    cursor = transaction.connection.cursor()
+    table = Model.__table__()
+    now = datetime.datetime.now()
+    ids = []
+    for sub_rows in grouped_slice(rows, 500):
+        sub_rows = list(sub_rows)
+        names = list(sub_rows[0])
+        columns = [Column(table, n) for n in names] + [
+            table.create_uid, table.create_date]
+        values = [
+            [r[n] for n in names] + [transaction.user, now] for r in sub_rows]
+        sub_ids = database.nextid(
+            transaction.connection, Model._table, count=len(sub_rows))
+        if isinstance(sub_ids, int):
+            sub_ids = [sub_ids]
+        if sub_ids is not None:
+            cursor.execute(*table.insert(
+                    columns + [table.id],
+                    [v + [i] for v, i in zip(values, sub_ids)]))
+        else:
+            sub_ids = []
+            for value in values:
+                cursor.execute(*table.insert(columns, [value]))
+                sub_ids.append(database.lastid(cursor))
+        ids.extend(sub_ids)
+    return ids
 
 
 @contextmanager
@@ -867,7 +903,6 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         """Send the e-mails, each delivered to the SMTP server at once, and
         return the failures by record activity"""
         pool = Pool()
-        Email = pool.get('ir.email')
         RecordActivity = pool.get('marketing.automation.record.activity')
         sender = (config.get('marketing', 'email_from')
             or config.get('email', 'from'))
@@ -896,7 +931,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 (record_activity, contact, from_, subject, html, text))
         links.shorten()
 
-        emails, sent = [], []
+        emails, addresses, sent = [], [], []
         server = None
         try:
             for record_activity, contact, from_, subject, html, text in (
@@ -927,14 +962,16 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                         server = None
                     continue
                 sent.append(record_activity)
-                emails.append(Email(
-                        recipients=to,
-                        addresses=[{'address': contact.email}],
-                        subject=subject,
-                        body=html,
-                        resource=record,
-                        marketing_automation_activity=self,
-                        marketing_automation_record=record_activity.record))
+                emails.append({
+                        'recipients': to,
+                        'subject': subject,
+                        'body': html,
+                        'resource': str(record),
+                        'marketing_automation_activity': self.id,
+                        'marketing_automation_record': (
+                            record_activity.record.id),
+                        })
+                addresses.append(contact.email)
         finally:
             if server is not None:
                 try:
@@ -942,9 +979,22 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 except (smtplib.SMTPException, OSError):
                     pass
             # Record what was sent even if the batch was interrupted
-            Email.save(emails)
+            self._archive(emails, addresses)
             RecordActivity.write(sent, {'email_sent': True})
         return failures
+
+    @staticmethod
+    def _archive(emails, addresses):
+        "Archive the e-mails sent to the addresses"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        EmailAddress = pool.get('ir.email.address')
+        if emails:
+            insert(EmailAddress, [{
+                        'email': email_id,
+                        'address': address,
+                        } for email_id, address in zip(
+                        insert(Email, emails), addresses)])
 
     def render_email(self, record, convert_href, image_url, templates=None):
         """Return the from, subject, HTML and text of the e-mail to record
@@ -1625,11 +1675,11 @@ class ShortenedLinks:
     def shorten(self):
         pool = Pool()
         ShortenedURL = pool.get('web.shortened_url')
-        shortened_urls = ShortenedURL.create([{
-                    'record': str(record_activity),
-                    'method': method,
-                    'redirect_url': url,
-                    } for record_activity, method, url in self.links])
+        shortened_urls = ShortenedURL.browse(insert(ShortenedURL, [{
+                        'record': str(record_activity),
+                        'method': method,
+                        'redirect_url': url,
+                        } for record_activity, method, url in self.links]))
         self.urls = [u.shortened_url for u in shortened_urls]
 
     def replace(self, text):
