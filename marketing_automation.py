@@ -810,12 +810,14 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             cls.delete(children)
         super().delete(activities)
 
-    def due_at(self, now):
-        "Return when the activity is due if it started now"
-        if self.event and not self.negative:
+    def due_at(self, now, event=False):
+        "Return when the activity is due if it started, or its event, now"
+        if self.event and not self.negative and not event:
             # Scheduled when the event happens
             return None
-        return now + (self.delay or datetime.timedelta())
+        # The column stores seconds: never round up
+        return (now + (self.delay or datetime.timedelta())).replace(
+            microsecond=0)
 
     def filter_condition(self, records):
         """Return the records that match the condition and the errors of its
@@ -1525,9 +1527,13 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         cls.fail([ra for ra in finished if ra in failures])
         cls.write(finished, {'executed_at': now})
         # A negative activity that runs excludes its positive siblings
-        cls.cancel(cls._siblings(
-                [ra for ra in finished if ra.activity.negative],
-                negative=False))
+        negatives = defaultdict(list)
+        for ra in finished:
+            if ra.activity.negative:
+                negatives[ra.activity.event].append(
+                    (ra.record, ra.activity.parent))
+        for event, pairs in negatives.items():
+            cls.cancel(cls._waiting_children(pairs, event, negative=False))
 
     @classmethod
     def insert_waiting(cls, activity, record_ids, now):
@@ -1536,9 +1542,6 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         at = activity.due_at(now)
-        if at:
-            # As the column stores seconds, never round up
-            at = at.replace(microsecond=0)
         for sub_ids in grouped_slice(record_ids):
             cursor.execute(*table.insert([
                         table.record, table.activity, table.state, table.at,
@@ -1564,43 +1567,23 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             cls.write(*to_write)
 
     @classmethod
-    def _siblings(cls, record_activities, negative, event=None):
-        """Return the waiting record activities of the siblings on the same
-        event (or on event) of the record activities"""
-        domain = ['OR']
-        for ra in record_activities:
-            if not isinstance(ra.activity.parent, Activity):
-                continue
-            domain.append([
-                    ('record', '=', ra.record.id),
-                    ('activity.parent', '=', str(ra.activity.parent)),
-                    ('activity.event', '=', event or ra.activity.event),
-                    ('activity.negative', '=', negative),
-                    ])
-        if len(domain) == 1:
-            return []
-        return cls.search([
-                ('state', '=', 'waiting'),
-                domain,
-                ])
-
-    @classmethod
-    def _children(cls, record_activities, event, negative):
-        "Return the waiting record activities of the children on event"
-        domain = ['OR']
-        for ra in record_activities:
-            domain.append([
-                    ('record', '=', ra.record.id),
-                    ('activity.parent', '=', str(ra.activity)),
-                    ])
-        if len(domain) == 1:
-            return []
-        return cls.search([
-                ('state', '=', 'waiting'),
-                ('activity.event', '=', event),
-                ('activity.negative', '=', negative),
-                domain,
-                ])
+    def _waiting_children(cls, pairs, event, negative):
+        """Return the waiting record activities of the records of the pairs
+        for the children on event of the activity of the pairs"""
+        records = defaultdict(set)
+        for record, parent in pairs:
+            records[parent].add(record.id)
+        children = []
+        for parent, record_ids in records.items():
+            for sub_ids in grouped_slice(record_ids):
+                children.extend(cls.search([
+                            ('state', '=', 'waiting'),
+                            ('record', 'in', list(sub_ids)),
+                            ('activity.parent', '=', str(parent)),
+                            ('activity.event', '=', event),
+                            ('activity.negative', '=', negative),
+                            ]))
+        return children
 
     @classmethod
     def _filter_event(cls, record_activities, field_name):
@@ -1616,16 +1599,14 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         "Schedule the positive children and cancel the negative ones"
         now = datetime.datetime.now()
         cls.write(record_activities, {event: True})
-        to_write = []
-        for child in cls._children(record_activities, event, negative=False):
+        pairs = [(ra.record, ra.activity) for ra in record_activities]
+        to_schedule = defaultdict(list)
+        for child in cls._waiting_children(pairs, event, negative=False):
             if child.at is None:
-                to_write.extend(([child], {
-                            'at': now + (
-                                child.activity.delay or datetime.timedelta()),
-                            }))
-        if to_write:
-            cls.write(*to_write)
-        cls.cancel(cls._children(record_activities, event, negative=True))
+                to_schedule[child.activity].append(child)
+        for activity, children in to_schedule.items():
+            cls.write(children, {'at': activity.due_at(now, event=True)})
+        cls.cancel(cls._waiting_children(pairs, event, negative=True))
 
     @classmethod
     @ModelView.button

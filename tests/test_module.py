@@ -511,6 +511,24 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(len(self.smtp.pop()), 1)
 
     @with_transaction()
+    def test_many_events(self):
+        "Thousands of opens at once schedule their children"
+        pool = Pool()
+        Party = pool.get('party.party')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        Party.create([{'name': 'Party %s' % i} for i in range(1100)])
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        child = create_activity(activity, on='email_opened')
+        self.run_scenario(scenario)
+
+        RecordActivity.on_email_opened(record_activities(activity))
+
+        self.assertEqual(activity.email_opened, 1100)
+        self.assertEqual(
+            {bool(ra.at) for ra in record_activities(child)}, {True})
+
+    @with_transaction()
     def test_smtp_faults(self):
         "Refused recipients and a dropped connection lose and double nothing"
         pool = Pool()
