@@ -2,6 +2,7 @@
 # this repository contains the full copyright notices and license terms.
 import datetime
 import hmac
+import ipaddress
 import logging
 import re
 import smtplib
@@ -128,6 +129,17 @@ def insert(Model, rows):
     return ids
 
 
+def _in_networks(address, networks):
+    "Tell if address is in the comma separated networks"
+    try:
+        address = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(n.strip(), strict=False)
+        for n in networks.split(',') if n.strip())
+
+
 @contextmanager
 def savepoint():
     "Roll back what fails inside, leaving the transaction usable"
@@ -224,6 +236,10 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         "Track E-Mail Opens",
         help="Uncheck to send the e-mails without the image that tracks "
         "their opening.")
+    email_machine_events = fields.Boolean(
+        "Trust Machine Events",
+        help="Check to run the activities on the opens and clicks of "
+        "proxies and scanners as on those of people.")
     send_time_start = fields.Time(
         "Send From",
         help="The time of the day from which e-mails may be sent.")
@@ -291,6 +307,10 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def default_email_open_tracking(cls):
         return True
+
+    @classmethod
+    def default_email_machine_events(cls):
+        return False
 
     @classmethod
     def get_timezones(cls):
@@ -591,6 +611,14 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
     email_clicked = fields.Function(
         fields.Integer("E-Mails Clicked", states=_email_states),
         'get_record_count')
+    email_opened_machine = fields.Function(
+        fields.Integer("E-Mails Opened by Machines", states=_email_states,
+            help="The e-mails that only proxies or scanners opened."),
+        'get_record_count')
+    email_clicked_machine = fields.Function(
+        fields.Integer("E-Mails Clicked by Machines", states=_email_states,
+            help="The e-mails that only scanners clicked."),
+        'get_record_count')
     email_open_rate = fields.Function(
         fields.Float("E-Mail Open Rate", digits=(1, 4),
             states=_email_states,
@@ -672,6 +700,10 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             'email_sent': count(record_activity.email_sent),
             'email_opened': count(record_activity.email_opened),
             'email_clicked': count(record_activity.email_clicked),
+            'email_opened_machine': count(
+                record_activity.email_opened_machine),
+            'email_clicked_machine': count(
+                record_activity.email_clicked_machine),
             }
         result = {n: dict.fromkeys(map(int, activities), 0) for n in names}
         for sub_ids in grouped_slice(activities):
@@ -687,8 +719,16 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
     @classmethod
     def get_rate(cls, activities, names):
-        counts = cls.get_record_count(
-            activities, ['email_sent', 'email_opened', 'email_clicked'])
+        """Return the rates, without the events of machines when the context
+        has marketing_automation_machine_events set to False"""
+        counts = cls.get_record_count(activities, [
+                'email_sent', 'email_opened', 'email_clicked',
+                'email_opened_machine', 'email_clicked_machine'])
+        if not Transaction().context.get(
+                'marketing_automation_machine_events', True):
+            for event in ['email_opened', 'email_clicked']:
+                for id_, machines in counts[event + '_machine'].items():
+                    counts[event][id_] -= machines
         ratios = {
             'email_open_rate': ('email_opened', 'email_sent'),
             'email_click_rate': ('email_clicked', 'email_sent'),
@@ -1320,6 +1360,18 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             'invisible': Eval('activity_action') != 'send_email',
             },
         help="Whether the SMTP server accepted the e-mail.")
+    email_opened_machine = fields.Boolean(
+        "E-Mail Opened by a Machine", readonly=True,
+        states={
+            'invisible': ~Eval('email_opened', False),
+            },
+        help="Whether only a proxy or a scanner opened the e-mail.")
+    email_clicked_machine = fields.Boolean(
+        "E-Mail Clicked by a Machine", readonly=True,
+        states={
+            'invisible': ~Eval('email_clicked', False),
+            },
+        help="Whether only a scanner clicked on the e-mail.")
     error = fields.Text(
         "Error", readonly=True,
         states={
@@ -1387,6 +1439,14 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def default_email_sent(cls):
+        return False
+
+    @classmethod
+    def default_email_opened_machine(cls):
+        return False
+
+    @classmethod
+    def default_email_clicked_machine(cls):
         return False
 
     @classmethod
@@ -1546,10 +1606,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             cursor.execute(*table.insert([
                         table.record, table.activity, table.state, table.at,
                         table.email_opened, table.email_clicked,
+                        table.email_opened_machine,
+                        table.email_clicked_machine,
                         table.email_sent, table.create_uid, table.create_date,
                         ], [
                         [i, activity.id, 'waiting', at, False, False, False,
-                            transaction.user, now]
+                            False, False, transaction.user, now]
                         for i in sub_ids],
                     on_conflict=Conflict(table)))
 
@@ -1567,9 +1629,10 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             cls.write(*to_write)
 
     @classmethod
-    def _waiting_children(cls, pairs, event, negative):
-        """Return the waiting record activities of the records of the pairs
-        for the children on event of the activity of the pairs"""
+    def _waiting_children(cls, pairs, event, negative, state='waiting'):
+        """Return the waiting (or of state) record activities of the records
+        of the pairs for the children on event of the activity of the
+        pairs"""
         records = defaultdict(set)
         for record, parent in pairs:
             records[parent].add(record.id)
@@ -1577,7 +1640,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         for parent, record_ids in records.items():
             for sub_ids in grouped_slice(record_ids):
                 children.extend(cls.search([
-                            ('state', '=', 'waiting'),
+                            ('state', '=', state),
                             ('record', 'in', list(sub_ids)),
                             ('activity.parent', '=', str(parent)),
                             ('activity.event', '=', event),
@@ -1586,19 +1649,115 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         return children
 
     @classmethod
-    def _filter_event(cls, record_activities, field_name):
-        "Return the record activities for which the event is new and active"
-        return [ra for ra in record_activities
+    def _event(cls, record_activities, event, machines=None):
+        """Record the event of the record activities and run its consequences
+        when it is new and, unless the scenario trusts them, not from a
+        machine
+
+        machines are the record activities whose event a machine made."""
+        active = [ra for ra in record_activities
             if ra.state == 'done'
-            and not getattr(ra, field_name)
             and not ra.record.blocked
             and ra.record.scenario.state == 'running']
+        if machines is None:
+            machines = cls._machine_events(active, event)
+        machine_field = event + '_machine'
+        by_machines, by_people, unmasked = [], [], []
+        for ra in active:
+            if ra in machines:
+                if not getattr(ra, event):
+                    by_machines.append(ra)
+                elif not getattr(ra, machine_field):
+                    # The first link a scanner followed looked like a click
+                    unmasked.append(ra)
+            elif not getattr(ra, event) or getattr(ra, machine_field):
+                by_people.append(ra)
+        if event == 'email_clicked':
+            # A click on a message not seen opened (images blocked) is an open
+            cls._event(by_machines + by_people, 'email_opened', machines)
+        cls.write(by_machines + unmasked, {event: True, machine_field: True})
+        cls.write(by_people, {event: True, machine_field: False})
+        untrusted = [
+            ra for ra in unmasked
+            if not ra.record.scenario.email_machine_events]
+        cls._undo_event(untrusted, event)
+        if event == 'email_clicked' and unmasked:
+            # Without its image loaded, the open came from the click
+            loaded = cls._accessed(unmasked, 'on_email_opened')
+            cls.write([ra for ra in unmasked if str(ra) not in loaded],
+                {'email_opened_machine': True})
+            cls._undo_event(
+                [ra for ra in untrusted if str(ra) not in loaded],
+                'email_opened')
+        cls._on_event(by_people + [
+                ra for ra in by_machines
+                if ra.record.scenario.email_machine_events], event)
+
+    @classmethod
+    def _machine_events(cls, record_activities, event):
+        """Return the record activities whose event comes from a machine:
+        a proxy or a scanner of the recipient's mail service"""
+        remote_addr = Transaction().context.get(
+            '_request', {}).get('remote_addr')
+        if remote_addr and _in_networks(remote_addr, config.get(
+                    'marketing', 'automation_machine_networks', default='')):
+            return set(record_activities)
+        machines = set()
+        delay = config.getfloat(
+            'marketing', 'automation_machine_delay', default=0)
+        if delay:
+            # Proxies fetch the images when the e-mail is delivered
+            since = datetime.datetime.now() - datetime.timedelta(seconds=delay)
+            machines.update(
+                ra for ra in record_activities
+                if ra.executed_at and ra.executed_at > since)
+        if event == 'email_clicked':
+            machines.update(cls._scanned(record_activities))
+        return machines
+
+    @classmethod
+    def _scanned(cls, record_activities):
+        """Return the record activities of which different links were
+        followed within a second of the last access, as scanners do"""
+        accesses = cls._accessed(record_activities, 'on_email_clicked')
+        scanned = set()
+        for ra in record_activities:
+            dates = accesses.get(str(ra))
+            if dates:
+                last = max(d for d, _ in dates)
+                since = last - datetime.timedelta(seconds=1)
+                if len({u for d, u in dates if d >= since}) > 1:
+                    scanned.add(ra)
+        return scanned
+
+    @classmethod
+    def _accessed(cls, record_activities, method):
+        """Return the accesses, date and URL, of the URLs of method by
+        record activity"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        URLAccess = pool.get('web.shortened_url.access')
+        shortened_url = ShortenedURL.__table__()
+        access = URLAccess.__table__()
+        cursor = Transaction().connection.cursor()
+        accesses = defaultdict(list)
+        for sub_activities in grouped_slice(record_activities):
+            cursor.execute(*access.join(shortened_url,
+                    condition=access.url == shortened_url.id
+                    ).select(
+                    shortened_url.record, access.create_date, access.url,
+                    where=shortened_url.record.in_(
+                        [str(ra) for ra in sub_activities])
+                    & (shortened_url.method
+                        == '%s|%s' % (cls.__name__, method))))
+            for record, date, url in cursor:
+                accesses[record].append((date, url))
+        return accesses
 
     @classmethod
     def _on_event(cls, record_activities, event):
         "Schedule the positive children and cancel the negative ones"
         now = datetime.datetime.now()
-        cls.write(record_activities, {event: True})
         pairs = [(ra.record, ra.activity) for ra in record_activities]
         to_schedule = defaultdict(list)
         for child in cls._waiting_children(pairs, event, negative=False):
@@ -1609,19 +1768,24 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         cls.cancel(cls._waiting_children(pairs, event, negative=True))
 
     @classmethod
+    def _undo_event(cls, record_activities, event):
+        "Put back the children as they were before the event"
+        pairs = [(ra.record, ra.activity) for ra in record_activities]
+        cls.write([c for c in cls._waiting_children(pairs, event, False)
+                if c.at], {'at': None})
+        cls.write(
+            cls._waiting_children(pairs, event, True, state='cancelled'),
+            {'state': 'waiting'})
+
+    @classmethod
     @ModelView.button
     def on_email_opened(cls, record_activities):
-        cls._on_event(
-            cls._filter_event(record_activities, 'email_opened'),
-            'email_opened')
+        cls._event(record_activities, 'email_opened')
 
     @classmethod
     @ModelView.button
     def on_email_clicked(cls, record_activities):
-        clicked = cls._filter_event(record_activities, 'email_clicked')
-        # A click on a message not seen opened (images blocked) is an open
-        cls.on_email_opened(clicked)
-        cls._on_event(clicked, 'email_clicked')
+        cls._event(record_activities, 'email_clicked')
 
     def convert_href(self, href, links):
         "Return the URL of href in the e-mail of the record activity"

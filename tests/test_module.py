@@ -8,10 +8,11 @@ from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
     FaultySMTPSink, RefusingSMTPSink, free_port, html_part, process,
-    smtp_server)
+    run_tasks, smtp_server)
 from trytond.pool import Pool
 from trytond.pyson import Eval, Greater, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.transaction import Transaction
 
 TEMPLATE = '<html><body>Hello ${record.name}</body></html>'
 
@@ -527,6 +528,116 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(activity.email_opened, 1100)
         self.assertEqual(
             {bool(ra.at) for ra in record_activities(child)}, {True})
+
+    def machine_scenario(self, **values):
+        "Return the root e-mail activity and its not opened child"
+        create_party("John", 'john@example.com')
+        scenario = create_scenario(**values)
+        activity = create_activity(
+            scenario, action='send_email',
+            email_template='<html><body><a href="https://a.example.com/">A'
+            '</a><a href="https://b.example.com/">B</a></body></html>')
+        reminder = create_activity(
+            activity, on='email_opened_not', delay=dt.timedelta(days=3))
+        thanks = create_activity(activity, on='email_clicked')
+        self.run_scenario(scenario)
+        return activity, reminder, thanks
+
+    def set_config(self, option, value):
+        if not config.has_section('marketing'):
+            config.add_section('marketing')
+        config.set('marketing', option, value)
+        self.addCleanup(config.remove_option, 'marketing', option)
+
+    @with_transaction()
+    def test_machine_open_proxy_network(self):
+        "An open from a proxy is recorded but cancels no reminder"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        self.set_config('automation_machine_networks', '66.249.80.0/20')
+        activity, reminder, _ = self.machine_scenario()
+        sent, = record_activities(activity)
+
+        with Transaction().set_context(
+                _request={'remote_addr': '66.249.84.10'}):
+            RecordActivity.on_email_opened([sent])
+
+        self.assertTrue(sent.email_opened)
+        self.assertTrue(sent.email_opened_machine)
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['waiting'])
+        self.assertEqual(activity.email_opened_machine, 1)
+        self.assertEqual(activity.email_open_rate, 1)
+        with Transaction().set_context(
+                marketing_automation_machine_events=False):
+            self.assertEqual(
+                Pool().get('marketing.automation.activity')(
+                    activity.id).email_open_rate, 0)
+
+        # The person opens it later
+        with Transaction().set_context(
+                _request={'remote_addr': '192.0.2.1'}):
+            RecordActivity.on_email_opened([sent])
+        self.assertFalse(sent.email_opened_machine)
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['cancelled'])
+
+    @with_transaction()
+    def test_machine_open_at_delivery(self):
+        "An open at the delivery is a proxy's unless the scenario trusts it"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        self.set_config('automation_machine_delay', '60')
+        activity, reminder, _ = self.machine_scenario()
+        sent, = record_activities(activity)
+
+        RecordActivity.on_email_opened([sent])
+
+        self.assertTrue(sent.email_opened_machine)
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['waiting'])
+
+    @with_transaction()
+    def test_machine_events_trusted(self):
+        "A scenario may trust the events of machines"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        self.set_config('automation_machine_delay', '60')
+        activity, reminder, _ = self.machine_scenario(
+            email_machine_events=True)
+        sent, = record_activities(activity)
+
+        RecordActivity.on_email_opened([sent])
+
+        self.assertTrue(sent.email_opened_machine)
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['cancelled'])
+
+    @with_transaction()
+    def test_scanner_clicks(self):
+        "Following every link at once is a scanner's click"
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        activity, reminder, thanks = self.machine_scenario()
+        sent, = record_activities(activity)
+        urls = ShortenedURL.search([
+                ('record', '=', str(sent)),
+                ('method', '=',
+                    'marketing.automation.record.activity|on_email_clicked'),
+                ])
+        self.assertEqual(len(urls), 2)
+
+        for url in urls:
+            url.access()
+            run_tasks()
+
+        self.assertTrue(sent.email_clicked)
+        self.assertTrue(sent.email_clicked_machine)
+        self.assertTrue(sent.email_opened_machine)
+        self.assertEqual(
+            [ra.at for ra in record_activities(thanks)], [None])
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['waiting'])
 
     @with_transaction()
     def test_smtp_faults(self):

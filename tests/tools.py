@@ -152,10 +152,16 @@ def process():
     """Run the process cron method and its queued batches in the current
     transaction, as trytond does after the commit"""
     pool = Pool()
-    Queue = pool.get('ir.queue')
     RecordActivity = pool.get('marketing.automation.record.activity')
-    transaction = Transaction()
     RecordActivity.process()
+    run_tasks()
+
+
+def run_tasks():
+    "Run the queued tasks in the current transaction"
+    pool = Pool()
+    Queue = pool.get('ir.queue')
+    transaction = Transaction()
     while transaction.tasks:
         Queue(transaction.tasks.pop(0)).run()
 
