@@ -25,10 +25,18 @@ queue workers), against a real SMTP server on loopback in its own process:
 
 It prints a table and a last line of JSON. With --module-from REVISION, it
 benchmarks the module as committed at REVISION instead of the working tree.
+
+With --explain (PostgreSQL), after the phases, it prints the EXPLAIN ANALYZE
+plans of the hot queries on the database of N parties (the due record
+activities, the claim of a batch, the record of an uuid, the new records of
+the scenario and the children of a batch of events), first as the cron finds
+the database (with the statistics that autovacuum left, if any) then after an
+ANALYZE of their tables, and tells for each whether an index is used.
 """
 import argparse
 import cProfile
 import datetime
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -160,6 +168,22 @@ class QueryCounter:
 
     def __init__(self):
         self.count = 0
+        self.recorded = None
+
+    @contextmanager
+    def recording(self):
+        "Record the SQL and parameters of the queries executed inside"
+        self.recorded = recorded = []
+        try:
+            yield recorded
+        finally:
+            self.recorded = None
+
+    def _record(self, args, kwargs):
+        if self.recorded is not None and args:
+            params = args[1] if len(args) > 1 else kwargs.get(
+                'args', kwargs.get('parameters'))
+            self.recorded.append((args[0], params))
 
     def install(self, backend_name):
         counter = self
@@ -174,6 +198,7 @@ class QueryCounter:
 
         def counting_execute(self, *args, **kwargs):
             counter.count += 1
+            counter._record(args, kwargs)
             return execute(self, *args, **kwargs)
 
         def counting_executemany(self, *args, **kwargs):
@@ -206,7 +231,14 @@ def parse_args(args=None):
         choices=['trigger', 'process', 'open', 'process_opened'],
         help="profile the phase with cProfile: the stats and the top 40 "
         "functions go to var/bench/ (the timings include its overhead)")
-    return parser.parse_args(args)
+    parser.add_argument('--explain', action='store_true',
+        help="after the phases, print the EXPLAIN ANALYZE plans of the hot "
+        "queries, before and after an ANALYZE of their tables, and tell "
+        "whether they use an index (PostgreSQL only)")
+    options = parser.parse_args(args)
+    if options.explain and options.backend != 'postgresql':
+        parser.error("--explain needs --backend postgresql")
+    return options
 
 
 class Bench:
@@ -385,6 +417,7 @@ class Bench:
                         email_template=TEMPLATE),
                     ])
             Scenario.run([scenario])
+            self.scenario_id = scenario.id
             self.root_id = root.id
             transaction.commit()
 
@@ -522,6 +555,177 @@ class Bench:
                 ('state', '=', 'failed'),
                 ])
 
+    # Explain (not measured) -------------------------------------------
+
+    def explain(self):
+        """Print the plans of the hot queries as the cron finds the database
+        then after an ANALYZE of their tables, and store their summaries"""
+        tables = self.explain_tables()
+        print("\nEXPLAIN of the hot queries at n=%s" % self.n, flush=True)
+        unanalyzed = self.unanalyzed(tables)
+        before = self.explain_queries()
+        self.analyze(tables)
+        after = self.explain_queries()
+        definitions = self.index_definitions(tables)
+
+        print("\n=== as the cron finds the database; tables without "
+            "statistics: %s" % (', '.join(unanalyzed) or 'none'))
+        for key, result in before.items():
+            print("%-12s %s: %s" % (
+                    key, result['verdict'], result['summary']))
+            if result['summary'] != after[key]['summary']:
+                print(result['text'])
+        print("\n=== after ANALYZE of %s" % ', '.join(tables))
+        for key, result in after.items():
+            print("\n--- %s: %s" % (key, result['description']))
+            print(result['text'])
+            print("%s on %s: %s" % (
+                    result['verdict'], result['table'], result['summary']))
+            for name in sorted({s['index'] for s in result['scans']
+                        if s['index']}):
+                print("  %s = %s" % (name, definitions.get(name, '?')))
+            others = sorted({'%s (%s rows)' % (s['summary'], s['rows'])
+                    for s in result['scans']
+                    if not s['index'] and s['table'] != result['table']})
+            if others:
+                print("  also: " + '; '.join(others))
+        self.extra['explain'] = {
+            k: r['summary'] for k, r in after.items()}
+        self.extra['explain_index_used'] = {
+            k: r['index_used'] for k, r in after.items()}
+        self.extra['explain_ms'] = {
+            k: r['ms'] for k, r in after.items()}
+        self.extra['explain_before_analyze'] = {
+            k: r['summary'] for k, r in before.items()}
+        self.extra['explain_unanalyzed'] = unanalyzed
+        self.extra['explain_indexes'] = {
+            name: definitions.get(name)
+            for r in list(before.values()) + list(after.values())
+            for name in {s['index'] for s in r['main'] if s['index']}}
+
+    def explain_tables(self):
+        "Return the tables of the hot queries"
+        return [self.pool.get(m)._table for m in [
+                'party.party',
+                'party.party-unsubscribed-marketing.automation.scenario',
+                'marketing.automation.scenario',
+                'marketing.automation.activity',
+                'marketing.automation.record',
+                'marketing.automation.record.activity',
+                ]]
+
+    def unanalyzed(self, tables):
+        "Return the tables that have no statistics yet"
+        from trytond.transaction import Transaction
+        with Transaction().start(self.name, 0, readonly=True) as transaction:
+            cursor = transaction.connection.cursor()
+            cursor.execute(
+                'SELECT relname FROM pg_stat_user_tables '
+                'WHERE relname = ANY(%s) AND last_analyze IS NULL '
+                'AND last_autoanalyze IS NULL ORDER BY relname', (tables,))
+            return [r for r, in cursor]
+
+    def analyze(self, tables):
+        from trytond.transaction import Transaction
+        with Transaction().start(self.name, 0) as transaction:
+            cursor = transaction.connection.cursor()
+            for table in tables:
+                cursor.execute('ANALYZE "%s"' % table)
+            transaction.commit()
+
+    def index_definitions(self, tables):
+        "Return the definition of the indexes of the tables by name"
+        from trytond.transaction import Transaction
+        with Transaction().start(self.name, 0, readonly=True) as transaction:
+            cursor = transaction.connection.cursor()
+            cursor.execute(
+                'SELECT indexname, indexdef FROM pg_indexes '
+                'WHERE tablename = ANY(%s)', (tables,))
+            return {n: d.split(' USING ', 1)[-1] for n, d in cursor}
+
+    def capture(self, table, function, *args):
+        """Run function and return the SQL and parameters of the last query
+        that it executed on table"""
+        with self.queries.recording() as recorded:
+            function(*args)
+        for sql, params in reversed(recorded):
+            if isinstance(sql, str) and '"%s"' % table in sql:
+                return sql, params
+        raise RuntimeError("%s executed no query on %s" % (function, table))
+
+    def hot_queries(self):
+        """Return the key, table, description and SQL with its parameters
+        of the hot queries, as the module builds them"""
+        pool = self.pool
+        Scenario = pool.get('marketing.automation.scenario')
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        record_table = Record._table
+        record_activity_table = RecordActivity._table
+        batch_size = self.extra.get('batch_size') or 100
+        events = self.options.open_batch or 100
+        now = datetime.datetime.now()
+
+        # The batch that the next process would claim
+        batch = RecordActivity.search(
+            [('state', '=', 'waiting')], limit=batch_size)
+        record, = Record.search(
+            [], order=[('id', 'ASC')], offset=self.n // 2, limit=1)
+        scenario = Scenario(self.scenario_id)
+        # The next opens: the e-mails not opened yet
+        sent = RecordActivity.search([
+                ('activity', '=', self.root_id),
+                ('state', '=', 'done'),
+                ('email_opened', '=', False),
+                ], order=[('id', 'ASC')], limit=events)
+        pairs = [(ra.record, ra.activity) for ra in sent]
+        return [
+            ('due', record_activity_table,
+                "RecordActivity._due_query(now)",
+                tuple(RecordActivity._due_query(now))),
+            ('claim', record_activity_table,
+                "RecordActivity._claim of a batch of %s" % len(batch),
+                self.capture(
+                    record_activity_table, RecordActivity._claim, batch)),
+            ('uuid', record_table, "Record.from_uuid",
+                self.capture(record_table, Record.from_uuid, record.uuid)),
+            ('new_records', record_table,
+                "Scenario.new_record_ids (it compares all the records of the "
+                "scenario with the %s parties)" % self.n,
+                self.capture(record_table, scenario.new_record_ids)),
+            ('children', record_activity_table,
+                "RecordActivity._waiting_children of %s events "
+                "'email_opened'" % len(pairs),
+                self.capture(record_activity_table, functools.partial(
+                        RecordActivity._waiting_children, pairs,
+                        'email_opened', negative=False))),
+            ]
+
+    def explain_queries(self):
+        """Return the plans of the hot queries by key, in a transaction rolled
+        back (the claim locks its rows)"""
+        from trytond.transaction import Transaction
+        results = {}
+        with Transaction().start(self.name, 0) as transaction:
+            cursor = transaction.connection.cursor()
+            try:
+                for key, table, description, (sql, params) in (
+                        self.hot_queries()):
+                    cursor.execute(
+                        'EXPLAIN (ANALYZE, BUFFERS OFF) ' + sql, params)
+                    text = '\n'.join(r for r, in cursor)
+                    cursor.execute(
+                        'EXPLAIN (ANALYZE, BUFFERS OFF, FORMAT JSON) ' + sql,
+                        params)
+                    plan, = cursor.fetchone()
+                    if isinstance(plan, str):
+                        plan = json.loads(plan)
+                    results[key] = explained(
+                        table, description, text, plan[0])
+            finally:
+                transaction.rollback()
+        return results
+
     # Report -----------------------------------------------------------
 
     def report(self, sink):
@@ -557,6 +761,15 @@ class Bench:
         if self.options.profile:
             print("profiled (timings include the profiler): %s" % (
                     ', '.join(self.extra.get('profiles', []))))
+        if 'explain' in self.extra:
+            print("explain (after ANALYZE; before: %s):" % (
+                    'same plans' if self.extra['explain']
+                    == self.extra['explain_before_analyze']
+                    else 'see explain_before_analyze'))
+            for key, summary in self.extra['explain'].items():
+                print("  %-12s %-10s %s" % (key,
+                        'index' if self.extra['explain_index_used'][key]
+                        else 'NO INDEX', summary))
         result = {
             'n': self.n,
             'backend': self.backend,
@@ -580,6 +793,11 @@ class Bench:
             'module': self.extra['module'],
             'loadavg': [round(x, 2) for x in os.getloadavg()],
             }
+        for key in ['explain', 'explain_index_used', 'explain_ms',
+                'explain_before_analyze', 'explain_unanalyzed',
+                'explain_indexes', 'explain_error']:
+            if key in self.extra:
+                result[key] = self.extra[key]
         print(json.dumps(result))
 
     def close(self):
@@ -591,6 +809,56 @@ class Bench:
         if not self.options.keep:
             self.drop_database()
             self.config_path.unlink(missing_ok=True)
+
+
+def plan_scans(node, relation=None):
+    """Return the scans of the plan node and its children: node type, table,
+    index, condition, actual rows and loops
+
+    The bitmap index scans are on the table of their bitmap heap scan."""
+    node_type = node['Node Type']
+    if node_type not in {'BitmapOr', 'BitmapAnd', 'Bitmap Index Scan'}:
+        relation = node.get('Relation Name')
+    scans = []
+    if node_type in {
+            'Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Index Scan'}:
+        index = node.get('Index Name')
+        if index:
+            summary = '%s using %s on %s' % (node_type, index, relation)
+        else:
+            summary = '%s on %s' % (node_type, relation)
+        loops = node.get('Actual Loops', 1)
+        if loops > 1:
+            summary += ' (%s loops)' % loops
+        scans.append({
+                'node': node_type,
+                'table': relation,
+                'index': index,
+                'cond': node.get('Index Cond'),
+                'rows': node.get('Actual Rows', 0) * loops,
+                'summary': summary,
+                })
+    for child in node.get('Plans', []):
+        scans.extend(plan_scans(child, relation))
+    return scans
+
+
+def explained(table, description, text, plan):
+    "Return the summary of the plan for the scans of table"
+    scans = plan_scans(plan['Plan'])
+    main = [s for s in scans if s['table'] == table]
+    index_used = bool(main) and all(s['index'] for s in main)
+    return {
+        'table': table,
+        'description': description,
+        'text': text,
+        'scans': scans,
+        'main': main,
+        'summary': ' + '.join(dict.fromkeys(s['summary'] for s in main)),
+        'index_used': index_used,
+        'verdict': 'index used' if index_used else 'NO INDEX',
+        'ms': round(plan.get('Execution Time', 0), 3),
+        }
 
 
 def extract_module(revision, var):
@@ -701,6 +969,13 @@ def main(args=None):
                 setup['database'], setup['pool'], bench.n, setup['data']),
             flush=True)
         bench.run_phases(sink)
+        if options.explain:
+            try:
+                bench.explain()
+            except Exception as exception:
+                # Keep the figures of the phases
+                logger.exception("the explain failed")
+                bench.extra['explain_error'] = repr(exception)
         if bench.module_version()['digest'] != version['digest']:
             print("WARNING: the module changed during the run")
             version['changed_during_run'] = True
