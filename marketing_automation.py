@@ -1488,18 +1488,19 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         Activity = pool.get('marketing.automation.activity')
         record_activity = cls.__table__()
         record = Record.__table__()
-        scenario = Scenario.__table__()
         activity = Activity.__table__()
+        # The few running scenarios as values let the planner start from
+        # the index of the due record activities
+        running = Scenario.search([('state', '=', 'running')])
         return (record_activity
             .join(record, condition=record_activity.record == record.id)
-            .join(scenario, condition=record.scenario == scenario.id)
             .join(activity, condition=record_activity.activity == activity.id)
-            .select(record_activity.id, scenario.id, activity.action,
+            .select(record_activity.id, record.scenario, activity.action,
                 where=(record_activity.state == 'waiting')
                 & (record_activity.at != Null)
                 & (record_activity.at <= now)
                 & ~record.blocked
-                & (scenario.state == 'running'),
+                & reduce_ids(record.scenario, running),
                 order_by=[record_activity.at.asc, record_activity.id.asc]))
 
     @classmethod
