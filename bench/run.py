@@ -429,6 +429,8 @@ class Bench:
         if name in self.options.profile:
             profile = cProfile.Profile()
         queries = self.queries.count
+        reset_peak_rss()
+        rss = rss_mb()
         cpu = time.process_time()
         started = time.perf_counter()
         if profile:
@@ -450,6 +452,9 @@ class Bench:
                 'queries': queries,
                 'queries_per_record': queries / records if records else None,
                 'maxrss_mb': maxrss_mb(),
+                'peak_rss_mb': peak_rss_mb(),
+                # What the phase added above the memory of the set-up
+                'peak_rss_growth_mb': peak_rss_mb() - rss,
                 })
         if profile:
             self.dump_profile(name, profile)
@@ -737,11 +742,13 @@ class Bench:
                 ' + modified ' + ', '.join(module['modified'])
                 if module['modified'] else ''))
         header = ('phase', 'records', 'seconds', 'records/s', 'cpu s',
-            'queries', 'queries/record')
+            'queries', 'queries/record', 'peak RSS MB', '+MB')
         rows = [(p['phase'], str(p['records']), '%.3f' % p['seconds'],
                 '%.1f' % p['rate'], '%.3f' % p['cpu_seconds'],
                 str(p['queries']),
-                '%.1f' % p['queries_per_record']) for p in self.phases]
+                '%.1f' % p['queries_per_record'],
+                '%.1f' % p['peak_rss_mb'],
+                '%.1f' % p['peak_rss_growth_mb']) for p in self.phases]
         widths = [max(len(r[i]) for r in [header] + rows)
             for i in range(len(header))]
         line = '  '.join('-' * w for w in widths)
@@ -753,8 +760,8 @@ class Bench:
             print('  '.join(c.ljust(w) if i == 0 else c.rjust(w)
                     for i, (c, w) in enumerate(zip(row, widths))))
         print(line)
-        print("messages received: %s (%.1f MB), peak RSS: %.1f MB, "
-            "load average: %.2f" % (
+        print("messages received: %s (%.1f MB), peak RSS of the process "
+            "(with the set-up): %.1f MB, load average: %.2f" % (
                 sink.count, sink.size / 1e6, maxrss_mb(), os.getloadavg()[0]))
         print("cpu s: the CPU time of trytond's process, not of the "
             "database server nor of the SMTP server")
@@ -779,6 +786,8 @@ class Bench:
                     'rate': round(p['rate'], 1),
                     'queries': p['queries'],
                     'queries_per_record': round(p['queries_per_record'], 2),
+                    'peak_rss_mb': round(p['peak_rss_mb'], 1),
+                    'peak_rss_growth_mb': round(p['peak_rss_growth_mb'], 1),
                     } for p in self.phases},
             'messages': sink.count,
             'maxrss_mb': round(maxrss_mb(), 1),
@@ -939,6 +948,39 @@ def module_version(root=None, commit=None):
 def maxrss_mb():
     # kilobytes on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss():
+    "Start measuring the peak RSS anew (Linux), as the set-up makes its own"
+    try:
+        with open('/proc/self/clear_refs', 'w') as fp:
+            fp.write('5')
+    except OSError:
+        pass
+
+
+def rss_mb():
+    "Return the current RSS (Linux)"
+    try:
+        with open('/proc/self/status') as fp:
+            for line in fp:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0
+
+
+def peak_rss_mb():
+    "Return the peak RSS since the last reset (Linux) or of the process"
+    try:
+        with open('/proc/self/status') as fp:
+            for line in fp:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return maxrss_mb()
 
 
 def main(args=None):
