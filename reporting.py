@@ -70,6 +70,10 @@ class Context(ModelView):
     scenario = fields.Many2One(
         'marketing.automation.scenario', "Scenario",
         help="Limit the figures to this scenario.")
+    marketing_automation_machine_events = fields.Boolean(
+        "Machine Events",
+        help="Uncheck to count only the opens and clicks of people, "
+        "not those of proxies and scanners.")
 
     @classmethod
     def default_period(cls):
@@ -96,6 +100,11 @@ class Context(ModelView):
     @classmethod
     def default_scenario(cls):
         return Transaction().context.get('scenario')
+
+    @classmethod
+    def default_marketing_automation_machine_events(cls):
+        return Transaction().context.get(
+            'marketing_automation_machine_events', True)
 
 
 class AbstractTimeseries(ModelSQL, ModelView):
@@ -207,6 +216,15 @@ class AbstractTimeseries(ModelSQL, ModelView):
         return Literal(True)
 
     @classmethod
+    def _event(cls, record_activity, event):
+        "Return the condition of the event, without machines' if asked"
+        condition = getattr(record_activity, event)
+        if not Transaction().context.get(
+                'marketing_automation_machine_events', True):
+            condition &= ~getattr(record_activity, event + '_machine')
+        return condition
+
+    @classmethod
     def _record_activity_at(cls, record_activity):
         """Return when the record activity was executed:
         done or failed, else cancelled (last written)"""
@@ -270,8 +288,10 @@ class ScenarioTimeseries(AbstractTimeseries):
                 zero.as_('record_count'),
                 zero.as_('record_count_blocked'),
                 Literal(1).as_('email_sent'),
-                _flag(record_activity.email_opened).as_('email_opened'),
-                _flag(record_activity.email_clicked).as_('email_clicked'),
+                _flag(cls._event(record_activity, 'email_opened')).as_(
+                    'email_opened'),
+                _flag(cls._event(record_activity, 'email_clicked')).as_(
+                    'email_clicked'),
                 # Only the e-mails accepted by the SMTP server count
                 where=record_activity.email_sent
                 & cls._where_at(at)
@@ -331,10 +351,10 @@ class ActivityTimeseries(AbstractTimeseries):
                     'record_count_cancelled'),
                 _flag(sent).as_('email_sent'),
                 # Only the e-mails accepted by the SMTP server count
-                _flag(sent & record_activity.email_opened).as_(
+                _flag(sent & cls._event(record_activity, 'email_opened')).as_(
                     'email_opened'),
-                _flag(sent & record_activity.email_clicked).as_(
-                    'email_clicked'),
+                _flag(sent & cls._event(record_activity, 'email_clicked')
+                    ).as_('email_clicked'),
                 where=(record_activity.state != 'waiting')
                 & cls._where_at(at)
                 & cls._where_scenario(record.scenario)))
