@@ -1193,8 +1193,9 @@ class Record(ModelSQL, ModelView):
     def create(cls, vlist):
         vlist = [v.copy() for v in vlist]
         for values in vlist:
-            # Ensure a different uuid for each record
-            values.setdefault('uuid', cls.default_uuid())
+            # Ensure a different uuid for each record, also for copies
+            if not values.get('uuid'):
+                values['uuid'] = cls.default_uuid()
         return super().create(vlist)
 
     @classmethod

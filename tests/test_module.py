@@ -346,6 +346,24 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(Record.search([]), [])
 
     @with_transaction()
+    def test_copy_record(self):
+        "A copied record gets its own uuid and is not blocked"
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        create_party("John", 'john@example.com')
+        scenario = create_scenario()
+        self.run_scenario(scenario)
+        record, = Record.search([])
+        Record.block([record])
+        other = create_scenario(name="Other")
+
+        copy, = Record.copy([record], default={'scenario': other.id})
+
+        self.assertTrue(copy.uuid)
+        self.assertNotEqual(copy.uuid, record.uuid)
+        self.assertFalse(copy.blocked)
+
+    @with_transaction()
     def test_unsubscribe_unknown(self):
         "Unsubscribing an unknown uuid does nothing"
         pool = Pool()
