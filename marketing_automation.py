@@ -2,7 +2,6 @@
 # this repository contains the full copyright notices and license terms.
 import datetime
 import hmac
-import ipaddress
 import logging
 import re
 import smtplib
@@ -41,7 +40,7 @@ from trytond.url import http_host
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 from trytond.wsgi import Base64Converter
 
-from . import render
+from . import machine, render
 from .exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError,
     TextError)
@@ -127,17 +126,6 @@ def insert(Model, rows):
                 sub_ids.append(database.lastid(cursor))
         ids.extend(sub_ids)
     return ids
-
-
-def _in_networks(address, networks):
-    "Tell if address is in the comma separated networks"
-    try:
-        address = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(
-        address in ipaddress.ip_network(n.strip(), strict=False)
-        for n in networks.split(',') if n.strip())
 
 
 @contextmanager
@@ -1699,14 +1687,26 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     def _machine_events(cls, record_activities, event):
         """Return the record activities whose event comes from a machine:
         a proxy or a scanner of the recipient's mail service"""
-        remote_addr = Transaction().context.get(
-            '_request', {}).get('remote_addr')
-        if remote_addr and _in_networks(remote_addr, config.get(
+        request = Transaction().context.get('_request') or {}
+        remote_addr = request.get('remote_addr')
+        # Only the requests of the tracking URLs tell their user agent
+        user_agent = request.get('user_agent')
+        if remote_addr and machine.in_networks(remote_addr, config.get(
                     'marketing', 'automation_machine_networks', default='')):
+            return set(record_activities)
+        if user_agent is not None and machine.is_machine(
+                user_agent, config.get(
+                    'marketing', 'automation_machine_agents',
+                    default=machine.MACHINE_AGENTS)):
             return set(record_activities)
         machines = set()
         delay = config.getfloat(
             'marketing', 'automation_machine_delay', default=0)
+        if user_agent and machine.is_proxy(user_agent, config.get(
+                    'marketing', 'automation_proxy_agents',
+                    default=machine.PROXY_AGENTS)):
+            delay = max(delay, config.getfloat(
+                    'marketing', 'automation_proxy_delay', default=60))
         if delay:
             # Proxies fetch the images when the e-mail is delivered
             since = datetime.datetime.now() - datetime.timedelta(seconds=delay)

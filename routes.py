@@ -11,6 +11,7 @@ from trytond.protocols.wrappers import (
     HTTPStatus, Response, abort, redirect, with_pool, with_transaction)
 from trytond.tools import file_open
 from trytond.transaction import Transaction
+from trytond.modules.web_shortener import routes as web_shortener_routes
 from trytond.wsgi import Base64Converter, app
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,29 @@ def with_module_database(func):
             abort(HTTPStatus.NOT_FOUND)
         return func(request, database_name, *args, **kwargs)
     return wrapper
+
+
+def with_user_agent(func):
+    "Pass the user agent of the request in the context of its transaction"
+    @wraps(func)
+    def wrapper(request, *args, **kwargs):
+        request.context['user_agent'] = request.headers.get('User-Agent', '')
+        return func(request, *args, **kwargs)
+    return wrapper
+
+
+def decorate_endpoint(endpoint, decorator):
+    "Decorate the endpoint of the routes of another module"
+    rules = app.url_map._rules_by_endpoint.pop(endpoint, [])
+    decorated = decorator(endpoint)
+    for rule in rules:
+        rule.endpoint = decorated
+    app.url_map._rules_by_endpoint[decorated] = rules
+
+
+# The opens and clicks come through the route of the shortened URLs, the
+# user agent tells whether a machine made them
+decorate_endpoint(web_shortener_routes.shortened, with_user_agent)
 
 
 @app.route(

@@ -12,7 +12,7 @@ from trytond.transaction import Transaction
 from trytond.wsgi import Base64Converter, app
 
 from trytond.modules.marketing_automation.tests.tools import (
-    fetch_over_http, html_part, process, smtp_server)
+    MailClient, fetch_over_http, html_part, process, smtp_server)
 
 TEMPLATE = """<html><body>
 <p>Hello ${record.name}</p>
@@ -83,6 +83,9 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
         other = ShortenedURL(redirect_url='https://other.example.com/')
         other.save()
         cls.other_url = other.shortened_url
+
+    def client(self):
+        return MailClient(app)
 
     def links(self, name):
         "Return the shop, unsubscribe, leave and image URLs of name's e-mail"

@@ -11,10 +11,26 @@ from contextlib import contextmanager
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from aiosmtpd.controller import Controller
+from werkzeug.test import Client
 
 from trytond.config import config
 from trytond.pool import Pool
 from trytond.transaction import Transaction
+
+
+# The user agent of a person who reads the e-mails in a mail client
+MAIL_CLIENT = (
+    'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 '
+    'Thunderbird/115.5.0')
+
+
+class MailClient(Client):
+    "A WSGI test client that opens the e-mails and links as a person"
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault('environ_base', {}).setdefault(
+            'HTTP_USER_AGENT', MAIL_CLIENT)
+        return super().open(*args, **kwargs)
 
 
 class SMTPSink:
@@ -127,6 +143,7 @@ def fetch_over_http(app, paths):
     server.timeout = 0.1
     base = 'http://127.0.0.1:%s' % server.server_port
     opener = urllib.request.build_opener(_NoRedirect)
+    opener.addheaders = [('User-Agent', MAIL_CLIENT)]
     results = []
 
     def fetch():
