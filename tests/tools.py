@@ -1,8 +1,10 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 "Real servers on loopback for the tests"
+import csv
 import email
 import email.policy
+import os
 import socket
 import threading
 import urllib.error
@@ -189,3 +191,14 @@ def html_part(message):
 
 def text_part(message):
     return message.get_body(('plain',)).get_content()
+
+
+def recorded_user_agents():
+    """Return the (kind, user agent, who) of the user agents that mail
+    clients, browsers, mail proxies, link previews and HTTP libraries send:
+    kind is person, proxy or machine"""
+    path = os.path.join(os.path.dirname(__file__), 'data', 'user_agents.csv')
+    with open(path, newline='', encoding='utf-8') as file:
+        return [
+            (row['kind'], row['user_agent'], row['who'])
+            for row in csv.DictReader(file)]

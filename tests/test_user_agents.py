@@ -1,0 +1,147 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"Test the opens and clicks of recorded user agents through the routes"
+import datetime as dt
+from urllib.parse import urlsplit
+
+from lxml import html as lxml_html
+
+from trytond.pool import Pool
+from trytond.tests.test_tryton import DB_NAME, RouteTestCase
+from trytond.transaction import Transaction
+
+from trytond.modules.marketing_automation.tests.tools import (
+    html_part, process, recorded_user_agents, smtp_server)
+
+TEMPLATE = """<html><body>
+<a href="https://shop.example.com/">Shop</a>
+</body></html>"""
+# Opened now or a day after the sending
+WHEN = ['now', 'later']
+
+
+class UserAgentRouteTestCase(RouteTestCase):
+    "Test the events of people, mail proxies and machines"
+    module = 'marketing_automation'
+
+    @classmethod
+    def setUpClass(cls):
+        with smtp_server() as smtp:
+            # The e-mails are sent when setUpDatabase commits
+            super().setUpClass()
+        cls.messages = {m['To'].addresses[0].username: m for m in smtp.pop()}
+
+    @classmethod
+    def setUpDatabase(cls):
+        pool = Pool()
+        Party = pool.get('party.party')
+        Scenario = pool.get('marketing.automation.scenario')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+
+        Party.create([{
+                    'name': name,
+                    'contact_mechanisms': [('create', [{
+                                    'type': 'email',
+                                    'value': '%s@example.com' % name,
+                                    }])],
+                    } for name in cls.names()])
+        scenario, = Scenario.create([{
+                    'name': "User Agents",
+                    'model': 'party.party',
+                    'domain': '[]',
+                    'activities': [('create', [{
+                                    'name': "Welcome",
+                                    'action': 'send_email',
+                                    'email_title': "Welcome",
+                                    'email_template': TEMPLATE,
+                                    'children': [('create', [{
+                                                    'name': "Reminder",
+                                                    'event': 'email_opened',
+                                                    'negative': True,
+                                                    'delay': dt.timedelta(
+                                                        days=3),
+                                                    }])],
+                                    }])],
+                    }])
+        Scenario.run([scenario])
+        Scenario.trigger()
+        process()
+
+        # The e-mails not opened now were sent a day ago
+        table = RecordActivity.__table__()
+        later = RecordActivity.search([
+                ('record.record.name', 'not like', 'now-%', 'party.party'),
+                ('activity.name', '=', "Welcome"),
+                ])
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update(
+                [table.executed_at],
+                [dt.datetime.now().replace(microsecond=0)
+                    - dt.timedelta(days=1)],
+                where=table.id.in_([ra.id for ra in later])))
+
+    @classmethod
+    def names(cls):
+        return [
+            '%s-%s' % (when, i) for i in range(len(recorded_user_agents()))
+            for when in WHEN + ['click']]
+
+    def links(self, name):
+        "Return the paths of the link and the image of name's e-mail"
+        document = lxml_html.fromstring(html_part(self.messages[name]))
+        link, image = (
+            document.xpath('//a/@href') + document.xpath('//img/@src'))
+        return urlsplit(link).path, urlsplit(image).path
+
+    def welcome(self, name):
+        "Return the machine flags of the events and the reminder's state"
+        with Transaction().start(DB_NAME, 0):
+            RecordActivity = Pool().get('marketing.automation.record.activity')
+            record_activities = {
+                ra.activity.name: ra for ra in RecordActivity.search([
+                        ('record.record.name', '=', name, 'party.party'),
+                        ])}
+            welcome = record_activities['Welcome']
+            return (
+                (bool(welcome.email_opened),
+                    bool(welcome.email_opened_machine)),
+                (bool(welcome.email_clicked),
+                    bool(welcome.email_clicked_machine)),
+                record_activities['Reminder'].state)
+
+    def test_opens(self):
+        "The opens of machines and of proxies on delivery keep the reminder"
+        client = self.client()
+        for i, (kind, user_agent, who) in enumerate(recorded_user_agents()):
+            for when in WHEN:
+                name = '%s-%s' % (when, i)
+                _, image = self.links(name)
+                response = client.get(
+                    image, headers={'User-Agent': user_agent})
+                self.assertEqual(response.status_code, 301)
+                by_machine = (kind == 'machine'
+                    or (kind == 'proxy' and when == 'now'))
+                with self.subTest(who=who, when=when):
+                    opened, clicked, reminder = self.welcome(name)
+                    self.assertEqual(opened, (True, by_machine))
+                    self.assertEqual(clicked, (False, False))
+                    self.assertEqual(
+                        reminder, 'waiting' if by_machine else 'cancelled')
+
+    def test_clicks(self):
+        "The clicks of machines are recorded as such"
+        client = self.client()
+        for i, (kind, user_agent, who) in enumerate(recorded_user_agents()):
+            if kind == 'proxy':
+                continue  # Proxies only load images
+            name = 'click-%s' % i
+            link, _ = self.links(name)
+            response = client.get(link, headers={'User-Agent': user_agent})
+            self.assertEqual(response.status_code, 301)
+            by_machine = kind == 'machine'
+            with self.subTest(who=who):
+                opened, clicked, reminder = self.welcome(name)
+                self.assertEqual(opened, (True, by_machine))
+                self.assertEqual(clicked, (True, by_machine))
+                self.assertEqual(
+                    reminder, 'waiting' if by_machine else 'cancelled')
