@@ -16,7 +16,7 @@ from trytond.tests.test_tryton import DB_NAME, activate_module, drop_db
 from trytond.transaction import Transaction
 
 from trytond.modules.marketing_automation.tests.tools import (
-    SMTPSink, smtp_server)
+    SMTPSink, create_parties, create_welcome_scenario, smtp_server)
 
 # Run a cron method of the model as trytond-cron does: in a transaction
 # that commits, then the tasks it queued, each in its own transaction
@@ -81,28 +81,9 @@ class ConcurrencyTestCase(unittest.TestCase):
             Record.delete(Record.search([]))
             Scenario.delete(Scenario.search([]))
             Party.delete(Party.search([]))
-            Party.create([{
-                        'name': 'Party %s' % i,
-                        'contact_mechanisms': [('create', [{
-                                        'type': 'email',
-                                        'value': 'party%s@example.com' % i,
-                                        }])],
-                        } for i in range(self.parties)])
-            scenario, = Scenario.create([{
-                        'name': "Concurrency",
-                        'model': 'party.party',
-                        'domain': '[]',
-                        'activities': [('create', [{
-                                        'name': "Welcome",
-                                        'action': 'send_email',
-                                        'email_title': "Welcome",
-                                        'email_template': (
-                                            '<p>${record.name}</p>'),
-                                        'children': [('create', [{
-                                                        'name': "Next",
-                                                        }])],
-                                        }])],
-                        }])
+            create_parties('party%s' % i for i in range(self.parties))
+            scenario = create_welcome_scenario(
+                "Concurrency", '<p>${record.name}</p>', [{'name': "Next"}])
             Scenario.run([scenario])
             transaction.commit()
 

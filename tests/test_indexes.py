@@ -14,6 +14,9 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, activate_module, drop_db
 from trytond.transaction import Transaction
 
+from trytond.modules.marketing_automation.tests.tools import (
+    create_welcome_scenario)
+
 
 def report(line):
     "Show the figures of the test in its output"
@@ -109,28 +112,14 @@ class IndexesTestCase(unittest.TestCase):
             Record = pool.get('marketing.automation.record')
             RecordActivity = pool.get('marketing.automation.record.activity')
             cursor = transaction.connection.cursor()
-            scenario, = Scenario.create([{
-                        'name': "Indexes",
-                        'model': 'party.party',
-                        'domain': '[]',
-                        'activities': [('create', [{
-                                        'name': "Welcome",
-                                        'action': 'send_email',
-                                        'email_title': "Welcome",
-                                        'email_template': '<p>Welcome</p>',
-                                        'children': [('create', [{
-                                                        'name': "Thank",
-                                                        'on': 'email_opened',
-                                                        }, {
-                                                        'name': "Remind",
-                                                        'on': (
-                                                            'email_clicked_not'
-                                                            ),
-                                                        'delay': (
-                                                            datetime.timedelta(
-                                                                days=2)),
-                                                        }])],
-                                        }])],
+            scenario = create_welcome_scenario(
+                "Indexes", '<p>Welcome</p>', [{
+                        'name': "Thank",
+                        'on': 'email_opened',
+                        }, {
+                        'name': "Remind",
+                        'on': 'email_clicked_not',
+                        'delay': datetime.timedelta(days=2),
                         }])
             Scenario.run([scenario])
             root, = scenario.activities

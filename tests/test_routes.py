@@ -12,7 +12,8 @@ from trytond.transaction import Transaction
 from trytond.wsgi import Base64Converter, app
 
 from trytond.modules.marketing_automation.tests.tools import (
-    MailClient, fetch_over_http, html_part, process, smtp_server)
+    MailClient, create_parties, create_welcome_scenario, fetch_over_http,
+    html_part, process, smtp_server)
 
 TEMPLATE = """<html><body>
 <p>Hello ${record.name}</p>
@@ -41,39 +42,16 @@ class MarketingAutomationRouteTestCase(RouteTestCase):
     @classmethod
     def setUpDatabase(cls):
         pool = Pool()
-        Party = pool.get('party.party')
         Scenario = pool.get('marketing.automation.scenario')
 
-        parties = Party.create([{
-                    'name': name,
-                    'contact_mechanisms': [('create', [{
-                                    'type': 'email',
-                                    'value': '%s@example.com' % name,
-                                    }])],
-                    } for name in NAMES])
-        scenario, = Scenario.create([{
-                    'name': SCENARIO,
-                    'model': 'party.party',
-                    'domain': '[]',
-                    'activities': [('create', [{
-                                    'name': "Welcome",
-                                    'action': 'send_email',
-                                    'email_title': "Welcome",
-                                    'email_template': TEMPLATE,
-                                    }])],
+        parties = create_parties(NAMES)
+        scenario = create_welcome_scenario(SCENARIO, TEMPLATE, [{
+                    'name': "Opened",
+                    'event': 'email_opened',
+                    }, {
+                    'name': "Clicked",
+                    'event': 'email_clicked',
                     }])
-        welcome, = scenario.activities
-        Scenario.write([scenario], {
-                'activities': [('write', [welcome.id], {
-                            'children': [('create', [{
-                                            'name': "Opened",
-                                            'event': 'email_opened',
-                                            }, {
-                                            'name': "Clicked",
-                                            'event': 'email_clicked',
-                                            }])],
-                            })],
-                })
         Scenario.run([scenario])
         Scenario.trigger()
         process()

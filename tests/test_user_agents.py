@@ -11,7 +11,8 @@ from trytond.tests.test_tryton import DB_NAME, RouteTestCase
 from trytond.transaction import Transaction
 
 from trytond.modules.marketing_automation.tests.tools import (
-    html_part, process, recorded_user_agents, smtp_server)
+    create_parties, create_welcome_scenario, html_part, process,
+    recorded_user_agents, smtp_server)
 
 TEMPLATE = """<html><body>
 <a href="https://shop.example.com/">Shop</a>
@@ -34,34 +35,14 @@ class UserAgentRouteTestCase(RouteTestCase):
     @classmethod
     def setUpDatabase(cls):
         pool = Pool()
-        Party = pool.get('party.party')
         Scenario = pool.get('marketing.automation.scenario')
         RecordActivity = pool.get('marketing.automation.record.activity')
 
-        Party.create([{
-                    'name': name,
-                    'contact_mechanisms': [('create', [{
-                                    'type': 'email',
-                                    'value': '%s@example.com' % name,
-                                    }])],
-                    } for name in cls.names()])
-        scenario, = Scenario.create([{
-                    'name': "User Agents",
-                    'model': 'party.party',
-                    'domain': '[]',
-                    'activities': [('create', [{
-                                    'name': "Welcome",
-                                    'action': 'send_email',
-                                    'email_title': "Welcome",
-                                    'email_template': TEMPLATE,
-                                    'children': [('create', [{
-                                                    'name': "Reminder",
-                                                    'event': 'email_opened',
-                                                    'negative': True,
-                                                    'delay': dt.timedelta(
-                                                        days=3),
-                                                    }])],
-                                    }])],
+        create_parties(cls.names())
+        scenario = create_welcome_scenario("User Agents", TEMPLATE, [{
+                    'name': "Reminder",
+                    'on': 'email_opened_not',
+                    'delay': dt.timedelta(days=3),
                     }])
         Scenario.run([scenario])
         Scenario.trigger()

@@ -202,3 +202,35 @@ def recorded_user_agents():
         return [
             (row['kind'], row['user_agent'], row['who'])
             for row in csv.DictReader(file)]
+
+
+def create_parties(names):
+    "Create a party for each name, with the e-mail address name@example.com"
+    Party = Pool().get('party.party')
+    return Party.create([{
+                'name': name,
+                'contact_mechanisms': [('create', [{
+                                'type': 'email',
+                                'value': '%s@example.com' % name,
+                                }])],
+                } for name in names])
+
+
+def create_welcome_scenario(name, template, children=(), **values):
+    """Create a scenario of all the parties whose root activity, Welcome,
+    sends the template, with the children of Welcome"""
+    Scenario = Pool().get('marketing.automation.scenario')
+    scenario, = Scenario.create([{
+                'name': name,
+                'model': 'party.party',
+                'domain': '[]',
+                'activities': [('create', [{
+                                'name': "Welcome",
+                                'action': 'send_email',
+                                'email_title': "Welcome",
+                                'email_template': template,
+                                'children': [('create', list(children))],
+                                }])],
+                **values,
+                }])
+    return scenario
