@@ -12,8 +12,8 @@ from trytond.transaction import Transaction
 from trytond.wsgi import Base64Converter, app
 
 from trytond.modules.marketing_automation.tests.tools import (
-    MailClient, create_parties, create_welcome_scenario, fetch_over_http,
-    html_part, process, smtp_server)
+    MailClient, SentEmailsMixin, create_parties, create_welcome_scenario,
+    fetch_over_http, html_part, process)
 
 TEMPLATE = """<html><body>
 <p>Hello ${record.name}</p>
@@ -27,17 +27,9 @@ NAMES = [
 SCENARIO = 'Routes <b>&</b>'
 
 
-class MarketingAutomationRouteTestCase(RouteTestCase):
+class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
     "Test the routes of Marketing Automation"
     module = 'marketing_automation'
-
-    @classmethod
-    def setUpClass(cls):
-        with smtp_server() as smtp:
-            # The e-mails are sent when setUpDatabase commits
-            super().setUpClass()
-        cls.messages = {
-            m['To'].addresses[0].username: m for m in smtp.pop()}
 
     @classmethod
     def setUpDatabase(cls):

@@ -11,8 +11,8 @@ from trytond.tests.test_tryton import DB_NAME, RouteTestCase
 from trytond.transaction import Transaction
 
 from trytond.modules.marketing_automation.tests.tools import (
-    create_parties, create_welcome_scenario, html_part, process,
-    recorded_user_agents, smtp_server)
+    SentEmailsMixin, create_parties, create_welcome_scenario, html_part,
+    process, recorded_user_agents)
 
 TEMPLATE = """<html><body>
 <a href="https://shop.example.com/">Shop</a>
@@ -21,16 +21,9 @@ TEMPLATE = """<html><body>
 WHEN = ['now', 'later']
 
 
-class UserAgentRouteTestCase(RouteTestCase):
+class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
     "Test the events of people, mail proxies and machines"
     module = 'marketing_automation'
-
-    @classmethod
-    def setUpClass(cls):
-        with smtp_server() as smtp:
-            # The e-mails are sent when setUpDatabase commits
-            super().setUpClass()
-        cls.messages = {m['To'].addresses[0].username: m for m in smtp.pop()}
 
     @classmethod
     def setUpDatabase(cls):

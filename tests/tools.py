@@ -35,6 +35,18 @@ class MailClient(Client):
         return super().open(*args, **kwargs)
 
 
+class SentEmailsMixin:
+    """Keep in messages, by the local part of their recipient, the e-mails
+    that setUpDatabase of a RouteTestCase sends"""
+
+    @classmethod
+    def setUpClass(cls):
+        with smtp_server() as smtp:
+            # The e-mails are sent when setUpDatabase commits
+            super().setUpClass()
+        cls.messages = {m['To'].addresses[0].username: m for m in smtp.pop()}
+
+
 class SMTPSink:
     "Keep the messages that the SMTP server accepted"
 
