@@ -107,11 +107,10 @@ class Context(ModelView):
             'marketing_automation_machine_events', True)
 
 
-class AbstractTimeseries(ModelSQL, ModelView):
-    "The figures of a period computed from the rows of a source query"
+class Abstract(ModelSQL, ModelView):
+    "The figures computed from the rows of a source query"
 
     scenario = fields.Many2One('marketing.automation.scenario', "Scenario")
-    date = fields.Date("Date")
     email_sent = fields.Integer(
         "E-Mails Sent",
         help="The e-mails accepted by the SMTP server in the period.")
@@ -130,11 +129,6 @@ class AbstractTimeseries(ModelSQL, ModelView):
     email_click_through_rate = fields.Float(
         "E-Mail Click-Through Rate", digits=(1, 4),
         help="The e-mails clicked among those opened.")
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('date', 'ASC'), ('id', 'ASC')]
 
     @classmethod
     def table_query(cls):
@@ -156,14 +150,8 @@ class AbstractTimeseries(ModelSQL, ModelView):
         return period
 
     @classmethod
-    def _column_date(cls, source):
-        "Return the first day of the period of the row"
-        period = cls._period()
-        if backend.name == 'sqlite':
-            date = SQLiteStrftime(SQLITE_PERIOD_FORMATS[period], source.at)
-        else:
-            date = DateTrunc(period, source.at)
-        return cls.date.sql_cast(date)
+    def _column_id(cls, source):
+        return Min(source.id)
 
     @classmethod
     def _columns(cls, source):
@@ -171,13 +159,12 @@ class AbstractTimeseries(ModelSQL, ModelView):
         opened = Sum(source.email_opened)
         clicked = Sum(source.email_clicked)
         return [
-            cls.id.sql_cast(Min(source.id)).as_('id'),
+            cls.id.sql_cast(cls._column_id(source)).as_('id'),
             Literal(0).as_('create_uid'),
             CurrentTimestamp().as_('create_date'),
             cls.write_uid.sql_cast(Literal(Null)).as_('write_uid'),
             cls.write_date.sql_cast(Literal(Null)).as_('write_date'),
             source.scenario.as_('scenario'),
-            cls._column_date(source).as_('date'),
             sent.as_('email_sent'),
             opened.as_('email_opened'),
             clicked.as_('email_clicked'),
@@ -190,7 +177,7 @@ class AbstractTimeseries(ModelSQL, ModelView):
 
     @classmethod
     def _group_by(cls, source):
-        return [source.scenario, cls._column_date(source)]
+        return [source.scenario]
 
     @classmethod
     def _where_at(cls, at):
@@ -240,9 +227,40 @@ class AbstractTimeseries(ModelSQL, ModelView):
         return [('scenario.rec_name', *clause[1:])]
 
 
-class ScenarioTimeseries(AbstractTimeseries):
-    "Marketing Automation Reporting per Scenario"
-    __name__ = 'marketing.automation.reporting.scenario'
+class AbstractTimeseries(Abstract):
+    "The figures of a period computed from the rows of a source query"
+
+    date = fields.Date("Date")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('date', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def _column_date(cls, source):
+        "Return the first day of the period of the row"
+        period = cls._period()
+        if backend.name == 'sqlite':
+            date = SQLiteStrftime(SQLITE_PERIOD_FORMATS[period], source.at)
+        else:
+            date = DateTrunc(period, source.at)
+        return cls.date.sql_cast(date)
+
+    @classmethod
+    def _columns(cls, source):
+        return super()._columns(source) + [
+            cls._column_date(source).as_('date'),
+            ]
+
+    @classmethod
+    def _group_by(cls, source):
+        return super()._group_by(source) + [cls._column_date(source)]
+
+
+class ScenarioMixin:
+    "The figures per scenario"
+    __slots__ = ()
 
     record_count = fields.Integer(
         "Records Entered",
@@ -309,9 +327,14 @@ class ScenarioTimeseries(AbstractTimeseries):
             ]
 
 
-class ActivityTimeseries(AbstractTimeseries):
-    "Marketing Automation Reporting per Activity"
-    __name__ = 'marketing.automation.reporting.activity'
+class ScenarioTimeseries(ScenarioMixin, AbstractTimeseries):
+    "Marketing Automation Reporting per Scenario"
+    __name__ = 'marketing.automation.reporting.scenario'
+
+
+class ActivityMixin:
+    "The figures per activity"
+    __slots__ = ()
 
     activity = fields.Many2One('marketing.automation.activity', "Activity")
     record_count = fields.Integer(
@@ -378,3 +401,8 @@ class ActivityTimeseries(AbstractTimeseries):
     @classmethod
     def search_rec_name(cls, name, clause):
         return [('activity.rec_name', *clause[1:])]
+
+
+class ActivityTimeseries(ActivityMixin, AbstractTimeseries):
+    "Marketing Automation Reporting per Activity"
+    __name__ = 'marketing.automation.reporting.activity'
