@@ -23,6 +23,7 @@ PERIODS = [
     ('month', "Month"),
     ('day', "Day"),
     ]
+SPARKS = '▁▂▃▄▅▆▇█'
 
 
 # The first day of the period of a date and time, for the SQLite STRFTIME
@@ -46,6 +47,23 @@ class SQLiteStrftime(Function):
 def _rate(field, numerator, denominator):
     "Return the SQL ratio, NULL when the denominator is zero"
     return field.sql_cast(numerator) / NullIf(denominator, 0)
+
+
+def sparkline(values):
+    """Return the values as a string of block characters,
+    from the lowest to the highest, like pygal's sparktext
+
+    None and the negative values count as 0, a flat series is drawn with the
+    lowest block and no values give None."""
+    values = [max(v or 0, 0) for v in values]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARKS[0] * len(values)
+    divisions = len(SPARKS) - 1
+    return ''.join(
+        SPARKS[int(divisions * (v - low) / (high - low))] for v in values)
 
 
 class Context(ModelView):
