@@ -24,6 +24,8 @@ def register():
         reporting.Context,
         reporting.ScenarioTimeseries,
         reporting.ActivityTimeseries,
+        reporting.ScenarioTotal,
+        reporting.ActivityTotal,
         module='marketing_automation', type_='model')
     Pool.register(
         sale.Sale,

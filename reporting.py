@@ -5,6 +5,7 @@
 The figures are computed by one SQL query per model and grouped by the period
 chosen in the context (day, month or year, in UTC)."""
 import datetime
+from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
 from sql import Literal, Null, Union
@@ -16,6 +17,7 @@ from trytond import backend
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval, If
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 PERIODS = [
@@ -23,6 +25,12 @@ PERIODS = [
     ('month', "Month"),
     ('day', "Day"),
     ]
+PERIOD_DELTAS = {
+    'year': relativedelta(years=1),
+    'month': relativedelta(months=1),
+    'day': relativedelta(days=1),
+    }
+SPARKS = '▁▂▃▄▅▆▇█'
 
 
 # The first day of the period of a date and time, for the SQLite STRFTIME
@@ -46,6 +54,32 @@ class SQLiteStrftime(Function):
 def _rate(field, numerator, denominator):
     "Return the SQL ratio, NULL when the denominator is zero"
     return field.sql_cast(numerator) / NullIf(denominator, 0)
+
+
+def _period_start(date, period):
+    "Return the first day of the period of the date"
+    if period == 'year':
+        return date.replace(month=1, day=1)
+    elif period == 'month':
+        return date.replace(day=1)
+    return date
+
+
+def sparkline(values):
+    """Return the values as a string of block characters,
+    from the lowest to the highest, like pygal's sparktext
+
+    None and the negative values count as 0, a flat series is drawn with the
+    lowest block and no values give None."""
+    values = [max(v or 0, 0) for v in values]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARKS[0] * len(values)
+    divisions = len(SPARKS) - 1
+    return ''.join(
+        SPARKS[int(divisions * (v - low) / (high - low))] for v in values)
 
 
 class Context(ModelView):
@@ -107,11 +141,10 @@ class Context(ModelView):
             'marketing_automation_machine_events', True)
 
 
-class AbstractTimeseries(ModelSQL, ModelView):
-    "The figures of a period computed from the rows of a source query"
+class Abstract(ModelSQL, ModelView):
+    "The figures computed from the rows of a source query"
 
     scenario = fields.Many2One('marketing.automation.scenario', "Scenario")
-    date = fields.Date("Date")
     email_sent = fields.Integer(
         "E-Mails Sent",
         help="The e-mails accepted by the SMTP server in the period.")
@@ -130,11 +163,6 @@ class AbstractTimeseries(ModelSQL, ModelView):
     email_click_through_rate = fields.Float(
         "E-Mail Click-Through Rate", digits=(1, 4),
         help="The e-mails clicked among those opened.")
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('date', 'ASC'), ('id', 'ASC')]
 
     @classmethod
     def table_query(cls):
@@ -156,14 +184,8 @@ class AbstractTimeseries(ModelSQL, ModelView):
         return period
 
     @classmethod
-    def _column_date(cls, source):
-        "Return the first day of the period of the row"
-        period = cls._period()
-        if backend.name == 'sqlite':
-            date = SQLiteStrftime(SQLITE_PERIOD_FORMATS[period], source.at)
-        else:
-            date = DateTrunc(period, source.at)
-        return cls.date.sql_cast(date)
+    def _column_id(cls, source):
+        return Min(source.id)
 
     @classmethod
     def _columns(cls, source):
@@ -171,13 +193,12 @@ class AbstractTimeseries(ModelSQL, ModelView):
         opened = Sum(source.email_opened)
         clicked = Sum(source.email_clicked)
         return [
-            cls.id.sql_cast(Min(source.id)).as_('id'),
+            cls.id.sql_cast(cls._column_id(source)).as_('id'),
             Literal(0).as_('create_uid'),
             CurrentTimestamp().as_('create_date'),
             cls.write_uid.sql_cast(Literal(Null)).as_('write_uid'),
             cls.write_date.sql_cast(Literal(Null)).as_('write_date'),
             source.scenario.as_('scenario'),
-            cls._column_date(source).as_('date'),
             sent.as_('email_sent'),
             opened.as_('email_opened'),
             clicked.as_('email_clicked'),
@@ -190,7 +211,7 @@ class AbstractTimeseries(ModelSQL, ModelView):
 
     @classmethod
     def _group_by(cls, source):
-        return [source.scenario, cls._column_date(source)]
+        return [source.scenario]
 
     @classmethod
     def _where_at(cls, at):
@@ -240,9 +261,115 @@ class AbstractTimeseries(ModelSQL, ModelView):
         return [('scenario.rec_name', *clause[1:])]
 
 
-class ScenarioTimeseries(AbstractTimeseries):
-    "Marketing Automation Reporting per Scenario"
-    __name__ = 'marketing.automation.reporting.scenario'
+class AbstractTimeseries(Abstract):
+    "The figures of a period computed from the rows of a source query"
+
+    date = fields.Date("Date")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('date', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def _column_date(cls, source):
+        "Return the first day of the period of the row"
+        period = cls._period()
+        if backend.name == 'sqlite':
+            date = SQLiteStrftime(SQLITE_PERIOD_FORMATS[period], source.at)
+        else:
+            date = DateTrunc(period, source.at)
+        return cls.date.sql_cast(date)
+
+    @classmethod
+    def _columns(cls, source):
+        return super()._columns(source) + [
+            cls._column_date(source).as_('date'),
+            ]
+
+    @classmethod
+    def _group_by(cls, source):
+        return super()._group_by(source) + [cls._column_date(source)]
+
+
+class AbstractTotal(Abstract):
+    """The figures over the dates of the context
+    with the trends of their time series"""
+
+    time_series = None
+    email_sent_trend = fields.Function(fields.Char(
+            "E-Mails Sent Trend",
+            help="The e-mails sent per period."),
+        'get_trend')
+    email_open_rate_trend = fields.Function(fields.Char(
+            "E-Mail Open Rate Trend",
+            help="The e-mail open rate per period."),
+        'get_trend')
+    email_click_rate_trend = fields.Function(fields.Char(
+            "E-Mail Click Rate Trend",
+            help="The e-mail click rate per period."),
+        'get_trend')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('scenario', 'ASC'), ('id', 'ASC')]
+
+    @classmethod
+    def _column_id(cls, source):
+        "Return the column of the rows of the time series"
+        return getattr(source, cls.time_series.field)
+
+    @property
+    def time_series_all(self):
+        "Yield the time series of each period, None for those without"
+        return self._time_series_all(self.time_series)
+
+    @classmethod
+    def _time_series_all(cls, time_series):
+        """Yield the time series, sorted by date, of each period
+        from the from date to the to date of the context, None for those
+        without (by default from the first to the last time series)"""
+        context = Transaction().context
+        period = cls._period()
+        by_date = {ts.date: ts for ts in time_series}
+        from_date = context.get('from_date')
+        to_date = context.get('to_date')
+        if time_series:
+            from_date = from_date or time_series[0].date
+            to_date = to_date or time_series[-1].date
+        if not from_date or not to_date:
+            return
+        date = _period_start(from_date, period)
+        while date <= to_date:
+            yield by_date.get(date)
+            date += PERIOD_DELTAS[period]
+
+    @classmethod
+    def get_trend(cls, records, names):
+        pool = Pool()
+        Timeseries = pool.get(cls.time_series.model_name)
+        field = cls.time_series.field
+        time_series = defaultdict(list)
+        for sub_records in grouped_slice(records):
+            for ts in Timeseries.search([
+                        (field, 'in', [r.id for r in sub_records]),
+                        ], order=[('date', 'ASC')]):
+                time_series[getattr(ts, field).id].append(ts)
+        result = {}
+        for name in names:
+            fname = name[:-len('_trend')]
+            result[name] = {
+                r.id: sparkline(
+                    getattr(ts, fname) if ts else None
+                    for ts in cls._time_series_all(time_series[r.id]))
+                for r in records}
+        return result
+
+
+class ScenarioMixin:
+    "The figures per scenario"
+    __slots__ = ()
 
     record_count = fields.Integer(
         "Records Entered",
@@ -309,9 +436,27 @@ class ScenarioTimeseries(AbstractTimeseries):
             ]
 
 
-class ActivityTimeseries(AbstractTimeseries):
-    "Marketing Automation Reporting per Activity"
-    __name__ = 'marketing.automation.reporting.activity'
+class ScenarioTimeseries(ScenarioMixin, AbstractTimeseries):
+    "Marketing Automation Reporting per Scenario"
+    __name__ = 'marketing.automation.reporting.scenario'
+
+
+class ScenarioTotal(ScenarioMixin, AbstractTotal):
+    "Marketing Automation Reporting Total per Scenario"
+    __name__ = 'marketing.automation.reporting.scenario.total'
+
+    time_series = fields.One2Many(
+        'marketing.automation.reporting.scenario', 'scenario', "Time Series",
+        readonly=True)
+    block_rate_trend = fields.Function(fields.Char(
+            "Block Rate Trend",
+            help="The block rate per period."),
+        'get_trend')
+
+
+class ActivityMixin:
+    "The figures per activity"
+    __slots__ = ()
 
     activity = fields.Many2One('marketing.automation.activity', "Activity")
     record_count = fields.Integer(
@@ -378,3 +523,17 @@ class ActivityTimeseries(AbstractTimeseries):
     @classmethod
     def search_rec_name(cls, name, clause):
         return [('activity.rec_name', *clause[1:])]
+
+
+class ActivityTimeseries(ActivityMixin, AbstractTimeseries):
+    "Marketing Automation Reporting per Activity"
+    __name__ = 'marketing.automation.reporting.activity'
+
+
+class ActivityTotal(ActivityMixin, AbstractTotal):
+    "Marketing Automation Reporting Total per Activity"
+    __name__ = 'marketing.automation.reporting.activity.total'
+
+    time_series = fields.One2Many(
+        'marketing.automation.reporting.activity', 'activity', "Time Series",
+        readonly=True)
