@@ -21,7 +21,10 @@ queue workers), against a real SMTP server on loopback in its own process:
 * process: the N e-mails are rendered and sent;
 * open: 10 % of the e-mails are opened (through the model API, by calls of
   --open-batch record activities, all in one transaction);
-* process opened: the 10 % children on "e-mail opened" are sent.
+* process opened: the 10 % children on "e-mail opened" are sent;
+* reporting: the reporting totals with their trends and the time series per
+  scenario and per activity are read by day over the last 30 days (about 3N
+  record activities).
 
 It prints a table and a last line of JSON. With --module-from REVISION, it
 benchmarks the module as committed at REVISION instead of the working tree.
@@ -559,6 +562,48 @@ class Bench:
             'marketing.automation.record.activity', [
                 ('state', '=', 'failed'),
                 ])
+
+        record_activities = self.count(
+            'marketing.automation.record.activity', [])
+        with self.phase('reporting', record_activities):
+            totals = self.read_reporting()
+        self.check("reporting e-mails sent", totals['email_sent'],
+            n + n_opened)
+        self.check("reporting e-mails opened", totals['email_opened'],
+            n_opened)
+
+    def read_reporting(self):
+        """Read, as the client opens them, the reporting totals with their
+        trends and the time series, per scenario and per activity, by day over
+        the last 30 days, and return the figures of the scenario total"""
+        from trytond.transaction import Transaction
+        pool = self.pool
+        today = datetime.date.today()
+        context = {
+            'period': 'day',
+            'from_date': today - datetime.timedelta(days=30),
+            'to_date': today,
+            }
+        fields = ['email_sent', 'email_opened', 'email_clicked',
+            'email_open_rate', 'email_click_rate', 'email_click_through_rate']
+        trends = [
+            'email_sent_trend', 'email_open_rate_trend',
+            'email_click_rate_trend']
+        with Transaction().start(
+                self.name, 0, readonly=True, context=context):
+            totals = {}
+            for model, extra in [
+                    ('marketing.automation.reporting.scenario.total',
+                        trends + ['block_rate', 'block_rate_trend']),
+                    ('marketing.automation.reporting.activity.total', trends),
+                    ('marketing.automation.reporting.scenario', ['date']),
+                    ('marketing.automation.reporting.activity', ['date']),
+                    ]:
+                Model = pool.get(model)
+                totals[model] = Model.read(
+                    [r.id for r in Model.search([])], fields + extra)
+        scenario, = totals['marketing.automation.reporting.scenario.total']
+        return scenario
 
     # Explain (not measured) -------------------------------------------
 
