@@ -21,6 +21,7 @@ def register():
         ir.Email,
         ir.Configuration,
         web.ShortenedURL,
+        web.ShortenedURLAccess,
         reporting.Context,
         reporting.ScenarioTimeseries,
         reporting.ActivityTimeseries,

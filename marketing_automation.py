@@ -1361,6 +1361,14 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             'invisible': ~Eval('email_clicked', False),
             },
         help="Whether only a scanner clicked on the e-mail.")
+    email_accesses = fields.Function(fields.One2Many(
+            'web.shortened_url.access', None, "E-Mail Accesses",
+            states={
+                'invisible': Eval('activity_action') != 'send_email',
+                },
+            help="The opens and clicks of the e-mail, "
+            "by people and machines."),
+        'get_email_accesses')
     error = fields.Text(
         "Error", readonly=True,
         states={
@@ -1736,25 +1744,44 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     def _accessed(cls, record_activities, method):
         """Return the accesses, date and URL, of the URLs of method by
         record activity"""
+        accesses = defaultdict(list)
+        for record, date, url in cls._url_accesses(
+                record_activities, 'create_date', 'url', method=method):
+            accesses[record].append((date, url))
+        return accesses
+
+    @classmethod
+    def get_email_accesses(cls, record_activities, name):
+        accesses = {ra.id: [] for ra in record_activities}
+        for record, access_id in cls._url_accesses(record_activities, 'id'):
+            accesses[int(record.split(',')[1])].append(access_id)
+        return accesses
+
+    @classmethod
+    def _url_accesses(cls, record_activities, *columns, method=None):
+        """Yield the record activity, as a reference, and the columns of the
+        accesses to the URLs of the record activities (of method if set),
+        in the order of the accesses"""
         pool = Pool()
         ShortenedURL = pool.get('web.shortened_url')
         URLAccess = pool.get('web.shortened_url.access')
         shortened_url = ShortenedURL.__table__()
         access = URLAccess.__table__()
         cursor = Transaction().connection.cursor()
-        accesses = defaultdict(list)
         for sub_activities in grouped_slice(record_activities):
+            where = shortened_url.record.in_(
+                [str(ra) for ra in sub_activities])
+            if method:
+                where &= (
+                    shortened_url.method == '%s|%s' % (cls.__name__, method))
             cursor.execute(*access.join(shortened_url,
                     condition=access.url == shortened_url.id
                     ).select(
-                    shortened_url.record, access.create_date, access.url,
-                    where=shortened_url.record.in_(
-                        [str(ra) for ra in sub_activities])
-                    & (shortened_url.method
-                        == '%s|%s' % (cls.__name__, method))))
-            for record, date, url in cursor:
-                accesses[record].append((date, url))
-        return accesses
+                    shortened_url.record,
+                    *(Column(access, c) for c in columns),
+                    where=where,
+                    order_by=[access.create_date.asc, access.id.asc]))
+            yield from cursor
 
     @classmethod
     def _on_event(cls, record_activities, event):

@@ -2,9 +2,16 @@
 # this repository contains the full copyright notices and license terms.
 import hmac
 
+from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction
 
 SEPARATOR = '-'  # Not in the alphabet of the shortened ids
+USER_AGENT_SIZE = 1000
+EVENTS = {
+    'marketing.automation.record.activity|on_email_opened': 'email_opened',
+    'marketing.automation.record.activity|on_email_clicked': 'email_clicked',
+    }
 
 
 class ShortenedURL(metaclass=PoolMeta):
@@ -18,10 +25,7 @@ class ShortenedURL(metaclass=PoolMeta):
 
     @classmethod
     def _get_methods(cls):
-        return super()._get_methods() + [
-            'marketing.automation.record.activity|on_email_opened',
-            'marketing.automation.record.activity|on_email_clicked',
-            ]
+        return super()._get_methods() + list(EVENTS)
 
     @property
     def marketing_automation_token(self):
@@ -55,3 +59,34 @@ class ShortenedURL(metaclass=PoolMeta):
                 token, shortened_url.marketing_automation_token):
             raise IndexError(shortened_id)
         return shortened_url
+
+    def access(self, **values):
+        request = Transaction().context.get('_request') or {}
+        if 'user_agent' in request:
+            values.setdefault(
+                'user_agent', request['user_agent'][:USER_AGENT_SIZE])
+        return super().access(**values)
+
+
+class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
+    __name__ = 'web.shortened_url.access'
+
+    user_agent = fields.Char("User Agent", readonly=True)
+    redirect_url = fields.Function(
+        fields.Char("Redirect URL"), 'get_redirect_url')
+    marketing_automation_event = fields.Function(fields.Selection([
+                (None, ""),
+                ('email_opened', "E-Mail Opened"),
+                ('email_clicked', "E-Mail Clicked"),
+                ], "Event"), 'get_marketing_automation_event')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order.insert(0, ('create_date', 'ASC'))
+
+    def get_redirect_url(self, name):
+        return self.url.redirect_url
+
+    def get_marketing_automation_event(self, name):
+        return EVENTS.get(self.url.method)

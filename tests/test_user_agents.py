@@ -58,7 +58,7 @@ class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
     def names(cls):
         return [
             '%s-%s' % (when, i) for i in range(len(recorded_user_agents()))
-            for when in WHEN + ['click']]
+            for when in WHEN + ['click']] + ['long']
 
     def links(self, name):
         "Return the paths of the link and the image of name's e-mail"
@@ -68,7 +68,8 @@ class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
         return urlsplit(link).path, urlsplit(image).path
 
     def welcome(self, name):
-        "Return the machine flags of the events and the reminder's state"
+        """Return the machine flags of the events, the reminder's state and
+        the event and user agent of the accesses"""
         with Transaction().start(DB_NAME, 0):
             RecordActivity = Pool().get('marketing.automation.record.activity')
             record_activities = {
@@ -81,7 +82,9 @@ class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
                     bool(welcome.email_opened_machine)),
                 (bool(welcome.email_clicked),
                     bool(welcome.email_clicked_machine)),
-                record_activities['Reminder'].state)
+                record_activities['Reminder'].state,
+                [(a.marketing_automation_event, a.user_agent)
+                    for a in welcome.email_accesses])
 
     def test_opens(self):
         "The opens of machines and of proxies on delivery keep the reminder"
@@ -96,9 +99,10 @@ class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
                 by_machine = (kind == 'machine'
                     or (kind == 'proxy' and when == 'now'))
                 with self.subTest(who=who, when=when):
-                    opened, clicked, reminder = self.welcome(name)
+                    opened, clicked, reminder, accesses = self.welcome(name)
                     self.assertEqual(opened, (True, by_machine))
                     self.assertEqual(clicked, (False, False))
+                    self.assertEqual(accesses, [('email_opened', user_agent)])
                     self.assertEqual(
                         reminder, 'waiting' if by_machine else 'cancelled')
 
@@ -114,8 +118,21 @@ class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
             self.assertEqual(response.status_code, 301)
             by_machine = kind == 'machine'
             with self.subTest(who=who):
-                opened, clicked, reminder = self.welcome(name)
+                opened, clicked, reminder, accesses = self.welcome(name)
                 self.assertEqual(opened, (True, by_machine))
                 self.assertEqual(clicked, (True, by_machine))
+                self.assertEqual(accesses, [('email_clicked', user_agent)])
                 self.assertEqual(
                     reminder, 'waiting' if by_machine else 'cancelled')
+
+    def test_long_user_agent(self):
+        "A user agent too long to be a real one is cut"
+        _, image = self.links('long')
+        response = self.client().get(
+            image, headers={'User-Agent': 'Mozilla/5.0 ' + 'x' * 10000})
+        self.assertEqual(response.status_code, 301)
+        opened, _, reminder, accesses = self.welcome('long')
+        self.assertEqual(opened, (True, False))
+        (event, user_agent), = accesses
+        self.assertEqual(len(user_agent), 1000)
+        self.assertTrue(user_agent.startswith('Mozilla/5.0 x'))
