@@ -69,6 +69,17 @@ def automation_base():
     return config.get('marketing', 'automation_base', default=http_host())
 
 
+def email_sender():
+    "Return the sender of the e-mails"
+    return (config.get('marketing', 'email_from')
+        or config.get('email', 'from'))
+
+
+def empty_image_url():
+    "Return the URL of the transparent image"
+    return urljoin(automation_base(), '/m/empty.gif')
+
+
 def database_url(path):
     "Return the URL of path under this module's routes of the database"
     database = Base64Converter(None).to_url(Transaction().database.name)
@@ -934,8 +945,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return the failures by record activity"""
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
-        sender = (config.get('marketing', 'email_from')
-            or config.get('email', 'from'))
+        sender = email_sender()
         failures = {}
         links = ShortenedLinks()
         messages = []
@@ -1053,14 +1063,13 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 return database_url('unsubscribe')
             return href
         return self.render_email(
-            record, convert_href, urljoin(automation_base(), '/m/empty.gif'))
+            record, convert_href, empty_image_url())
 
     def send_test(self, record, email):
         "Send the e-mail to record as a test to the address email"
         pool = Pool()
         Email = pool.get('ir.email')
-        sender = (config.get('marketing', 'email_from')
-            or config.get('email', 'from'))
+        sender = email_sender()
         from_, subject, html, text = self.preview_email(record)
         subject = gettext(
             'marketing_automation.msg_activity_test_subject', subject=subject)
@@ -1829,7 +1838,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         "Return the URL of the image that records the open of the e-mail"
         return links.add(
             self, 'marketing.automation.record.activity|on_email_opened',
-            urljoin(automation_base(), '/m/empty.gif'))
+            empty_image_url())
 
 
 class ShortenedLinks:
