@@ -1,20 +1,25 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-import binascii
 import logging
 from functools import wraps
 
 from werkzeug.routing import ValidationError
 
+from trytond import backend
 from trytond.pool import Pool
 from trytond.protocols.wrappers import (
-    HTTPStatus, Response, abort, redirect, with_pool, with_transaction)
+    HTTPStatus, Response, abort, exceptions, redirect, with_pool,
+    with_transaction)
 from trytond.tools import file_open
 from trytond.transaction import Transaction
 from trytond.modules.web_shortener import routes as web_shortener_routes
 from trytond.wsgi import Base64Converter, app
 
 logger = logging.getLogger(__name__)
+# The PostgreSQL backend puts the database name in the URI of the connection
+# where these characters would change the host or the parameters, and no
+# backend stores the NUL character
+UNSAFE_DATABASE_CHARACTERS = set('?#%\x00')
 
 
 class DatabaseNameConverter(Base64Converter):
@@ -23,7 +28,8 @@ class DatabaseNameConverter(Base64Converter):
     def to_python(self, value):
         try:
             return super().to_python(value)
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:
+            # Bad base64, non-ASCII characters or not UTF-8
             raise ValidationError()
 
 
@@ -31,23 +37,63 @@ app.url_map.converters['marketing_automation_database'] = (
     DatabaseNameConverter)
 
 
-def with_module_database(func):
-    "Answer not found for a database that does not have the module"
-    @wraps(func)
-    def wrapper(request, database_name, *args, **kwargs):
-        if database_name not in Pool.database_list():
-            try:
-                with Transaction().start(database_name, 0, readonly=True):
-                    Pool(database_name).init()
-            except Exception:
-                logger.debug('%s', request, exc_info=True)
+@app.error_handler
+def undecodable_shortened_database(app, request, exception):
+    "Answer not found for the database names of /s/ that do not decode"
+    # The base64 converter of web_shortener raises while the URL is matched,
+    # so before any endpoint and its view arguments
+    if (request.view_args is None
+            and isinstance(exception, ValueError)
+            and request.path.startswith('/s/')):
+        return exceptions.NotFound().get_response(request.environ)
+
+
+def with_database(model):
+    "Answer not found for a database that does not have the model"
+    def decorator(func):
+        @wraps(func)
+        def wrapper(request, database_name, *args, **kwargs):
+            if not has_model(request, database_name, model):
                 abort(HTTPStatus.NOT_FOUND)
+            return func(request, database_name, *args, **kwargs)
+        return wrapper
+    return decorator
+
+
+with_module_database = with_database('marketing.automation.record')
+
+
+def has_model(request, database_name, model):
+    "Tell if the database has the model, loading its pool when needed"
+    if database_name not in Pool.database_list():
+        # Test the database before its pool, which would stay in memory for
+        # any name
+        if not is_tryton_database(request, database_name):
+            return False
         try:
-            Pool(database_name).get('marketing.automation.record')
-        except KeyError:
-            abort(HTTPStatus.NOT_FOUND)
-        return func(request, database_name, *args, **kwargs)
-    return wrapper
+            with Transaction().start(database_name, 0, readonly=True):
+                Pool(database_name).init()
+        except Exception:
+            logger.debug('%s', request, exc_info=True)
+            return False
+    try:
+        Pool(database_name).get(model)
+    except KeyError:
+        return False
+    return True
+
+
+def is_tryton_database(request, database_name):
+    "Tell if the name is of an existing Tryton database, creating nothing"
+    if UNSAFE_DATABASE_CHARACTERS & set(database_name):
+        return False
+    try:
+        # SQLite refuses a missing file or one outside of its data path
+        database = backend.Database(database_name).connect()
+        return database.test()
+    except Exception:
+        logger.debug('%s', request, exc_info=True)
+        return False
 
 
 def with_user_agent(func):
@@ -68,9 +114,38 @@ def decorate_endpoint(endpoint, decorator):
     app.url_map._rules_by_endpoint[decorated] = rules
 
 
+def without_access_on_head(func):
+    "Redirect HEAD requests without recording an access"
+    @wraps(func)
+    def wrapper(request, *args, **kwargs):
+        if request.method == 'HEAD':
+            return shortened_head(request, *args, **kwargs)
+        return func(request, *args, **kwargs)
+    return wrapper
+
+
+@with_pool
+@with_transaction()
+def shortened_head(request, pool, shortened):
+    ShortenedURL = pool.get('web.shortened_url')
+    try:
+        shortened_url = ShortenedURL.get(shortened)
+    except IndexError:
+        abort(HTTPStatus.NOT_FOUND)
+    return redirect(shortened_url.redirect_url, code=301)
+
+
+def shortened_route(func):
+    """Answer not found for the databases without shortened URLs, pass the
+    user agent and change nothing on HEAD"""
+    return with_database('web.shortened_url')(
+        with_user_agent(without_access_on_head(func)))
+
+
 # The opens and clicks come through the route of the shortened URLs, the
-# user agent tells whether a machine made them
-decorate_endpoint(web_shortener_routes.shortened, with_user_agent)
+# user agent tells whether a machine made them and HEAD requests, which
+# change nothing, come only from machines
+decorate_endpoint(web_shortener_routes.shortened, shortened_route)
 
 
 @app.route(
@@ -81,18 +156,29 @@ decorate_endpoint(web_shortener_routes.shortened, with_user_agent)
 @with_transaction(readonly=False)
 def unsubscribe(request, pool):
     Record = pool.get('marketing.automation.record')
-    uuid = request.args.get('r')
-    if request.method == 'GET' and Record.unsubscribe_confirm():
-        # Link scanners follow links but do not post forms
+    uuid = token_arg(request, 'r')
+    # HEAD must change nothing and link scanners follow links but do not
+    # post forms
+    if request.method == 'HEAD' or (
+            request.method == 'GET' and Record.unsubscribe_confirm()):
         record = Record.from_uuid(uuid)
         return html_page(
             Record.unsubscribe_page(record, confirm=bool(record)), record)
     # A POST is the one-click unsubscription of RFC 8058
     record = Record.unsubscribe(uuid)
     next_ = request.args.get('next')
-    if record and record.check_next(next_, request.args.get('s')):
+    if record and record.check_next(next_, token_arg(request, 's')):
         return redirect(next_)
     return html_page(Record.unsubscribe_page(record), record)
+
+
+def token_arg(request, name):
+    "Return the token argument of the request, or None if it is none"
+    value = request.args.get(name)
+    # The tokens are printable ASCII: PostgreSQL refuses NUL characters and
+    # hmac does not compare non-ASCII strings
+    if value is not None and value.isascii() and value.isprintable():
+        return value
 
 
 def html_page(content, found):

@@ -5,9 +5,11 @@ import hmac
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
+from trytond.modules.web_shortener.web import ALPHABET
 
 SEPARATOR = '-'  # Not in the alphabet of the shortened ids
 USER_AGENT_SIZE = 1000
+MAX_ID = 2 ** 63 - 1  # The largest integer that the databases store
 EVENTS = {
     'marketing.automation.record.activity|on_email_opened': 'email_opened',
     'marketing.automation.record.activity|on_email_clicked': 'email_clicked',
@@ -50,13 +52,13 @@ class ShortenedURL(metaclass=PoolMeta):
     @classmethod
     def get(cls, shortened_id):
         shortened_id, _, token = shortened_id.partition(SEPARATOR)
-        try:
-            shortened_url = super().get(shortened_id)
-        except ValueError:
-            # Not a shortened id
+        if not is_shortened_id(shortened_id):
             raise IndexError(shortened_id)
+        shortened_url = super().get(shortened_id)
+        # hmac does not compare non-ASCII strings
         if not hmac.compare_digest(
-                token, shortened_url.marketing_automation_token):
+                token.encode(),
+                shortened_url.marketing_automation_token.encode()):
             raise IndexError(shortened_id)
         return shortened_url
 
@@ -66,6 +68,15 @@ class ShortenedURL(metaclass=PoolMeta):
             values.setdefault(
                 'user_agent', request['user_agent'][:USER_AGENT_SIZE])
         return super().access(**values)
+
+
+def is_shortened_id(value):
+    "Tell if value is the shortened id of an id that the databases can store"
+    try:
+        id_ = int(value, len(ALPHABET))
+    except ValueError:
+        return False
+    return 0 < id_ <= MAX_ID
 
 
 class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
