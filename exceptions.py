@@ -1,5 +1,6 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+from trytond.exceptions import UserError
 from trytond.model.exceptions import ValidationError
 
 
@@ -24,4 +25,8 @@ class DelayError(ValidationError):
 
 
 class TextError(ValidationError):
+    pass
+
+
+class EmailError(UserError):
     pass

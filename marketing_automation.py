@@ -10,13 +10,12 @@ import zlib
 import zoneinfo
 from collections import defaultdict, namedtuple
 from contextlib import contextmanager
-from email.header import Header
-from email.utils import formataddr
 from functools import partial
 from itertools import groupby
 from secrets import token_hex
 from urllib.parse import quote, urlencode, urljoin
 
+from genshi.template import TemplateSyntaxError
 from sql import Cast, Column, Conflict, Literal, Null, Select
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case
@@ -25,8 +24,9 @@ from sql.operators import Concat, Exists
 from trytond.config import config
 from trytond.i18n import gettext
 from trytond.model import (
-    EvalEnvironment, Index, ModelAccessProxy, ModelSQL, ModelView, Unique,
-    Workflow, fields)
+    EvalEnvironment, Index, Model, ModelSQL, ModelView, Unique, Workflow,
+    fields)
+from trytond.model.exceptions import AccessError
 from trytond.model.fields.field import domain_validate
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONDecoder
@@ -34,16 +34,17 @@ from trytond.report import Report
 from trytond.sendmail import (
     get_smtp_server, sendmail, sendmail_transactional)
 from trytond.tools import grouped_slice, reduce_ids
-from trytond.tools.email_ import convert_ascii_email
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import (
+    Transaction, check_access, without_check_access)
 from trytond.url import http_host
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 from trytond.wsgi import Base64Converter
 
-from . import machine, render
+from . import machine, render, sandbox
 from .exceptions import (
-    ConditionError, DelayError, DomainError, EventError, TemplateError,
-    TextError)
+    ConditionError, DelayError, DomainError, EmailError, EventError,
+    TemplateError, TextError)
+from .sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,71 @@ def _error_message(exception):
         exception)
 
 
+def render_limits():
+    "Return the limits of the render of an e-mail from the configuration"
+    return sandbox.Limits(
+        timeout=config.getfloat(
+            'marketing', 'automation_render_timeout',
+            default=sandbox.DEFAULT_TIMEOUT),
+        size=config.getint(
+            'marketing', 'automation_render_size',
+            default=sandbox.DEFAULT_SIZE))
+
+
+def _exception_text(exception):
+    "Return the text of an exception raised by a template, in bounded size"
+    if all(isinstance(a, (str, int, float)) for a in exception.args):
+        text = str(exception)
+    else:
+        # The arguments come from the template and may be anything
+        text = ''
+    text = text[:200] if len(text) <= 200 else text[:199] + '…'
+    return type(exception).__name__ + (': ' + text if text else '')
+
+
+def template_reason(error, line=None):
+    "Return the translated reason of an error of a template on line"
+    if isinstance(error, SandboxError):
+        limits = render_limits()
+        reason = gettext(
+            'marketing_automation.msg_template_' + error.reason,
+            name=error.name, size=limits.size, timeout=limits.timeout)
+        line = line or error.line
+    elif isinstance(error, TemplateSyntaxError):
+        reason = gettext(
+            'marketing_automation.msg_template_exception',
+            exception=error.msg)
+        line = line or error.lineno
+    else:
+        reason = gettext(
+            'marketing_automation.msg_template_exception',
+            exception=_exception_text(error))
+    if line and line > 0:
+        reason = gettext(
+            'marketing_automation.msg_template_line',
+            line=line, reason=reason)
+    return reason
+
+
+def deliver(server, sender, address, smtputf8, msg):
+    """Deliver msg to address through server (or a new one) and return the
+    server to use next"""
+    if server is None:
+        server = get_smtp_server(strict=True)
+    if smtputf8:
+        # It uses SMTPUTF8, or raises SMTPNotSupportedError when the server
+        # does not offer it
+        server.send_message(msg, sender, [address])
+        return server
+    return sendmail(sender, [address], msg, server=server, strict=True)
+
+
 def _smtp_failure(exception):
     "Return the Failure of an exception of the SMTP delivery"
-    if isinstance(exception, smtplib.SMTPRecipientsRefused):
+    if isinstance(exception, smtplib.SMTPNotSupportedError):
+        return Failure(gettext('marketing_automation.msg_email_smtputf8'),
+            False)
+    elif isinstance(exception, smtplib.SMTPRecipientsRefused):
         codes = [c for c, _ in exception.recipients.values()]
         return Failure(str(exception.recipients), min(codes, default=0) < 500)
     elif isinstance(exception, smtplib.SMTPResponseException):
@@ -828,7 +891,8 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                             '.msg_activity_invalid_email_template',
                             activity=activity.rec_name,
                             field=cls.__names__(field_name)['field'],
-                            exception=exception)) from exception
+                            exception=template_reason(exception))
+                        ) from exception
 
     @classmethod
     def copy(cls, activities, default=None):
@@ -942,7 +1006,10 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
     def execute_send_email(self, record_activities):
         """Send the e-mails, each delivered to the SMTP server at once, and
-        return the failures by record activity"""
+        return the failures by record activity
+
+        Whatever the record, the address or the template of a message
+        raises, the message fails alone."""
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
         sender = email_sender()
@@ -951,62 +1018,45 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         messages = []
         templates = {}
         for record_activity in record_activities:
-            record = record_activity.record.record
-            contact = record.marketing_email
-            if not contact or not contact.email:
-                continue
             try:
-                from_, subject, html, text = self.render_email(
-                    record,
-                    partial(record_activity.convert_href, links=links),
-                    record_activity.image_url(links)
-                    if record_activity.record.scenario.email_open_tracking
-                    else None,
-                    templates)
+                email = self._render_email_of(
+                    record_activity, links, templates)
             except Exception as exception:
                 failures[record_activity] = Failure(
-                    _error_message(exception), False)
+                    self.email_error(exception, record_activity), False)
                 continue
-            messages.append(
-                (record_activity, contact, from_, subject, html, text))
+            if email:
+                messages.append((record_activity, *email))
         links.shorten()
 
         emails, addresses, sent = [], [], []
         server = None
         try:
-            for record_activity, contact, from_, subject, html, text in (
-                    messages):
-                record = record_activity.record.record
-                html, text = links.replace(html), links.replace(text)
-                to = formataddr((
-                        str(Header(contact.party.rec_name, 'utf-8'))
-                        if contact.party.rec_name else '',
-                        convert_ascii_email(contact.email)))
-                msg = render.message(
-                    sender, from_ or sender, to, subject, html, text)
-                msg['List-Unsubscribe'] = (
-                    record_activity.record.list_unsubscribe)
-                msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
+            for record_activity, contact, *email in messages:
                 try:
-                    if server is None:
-                        server = get_smtp_server(strict=True)
-                    server = sendmail(
-                        sender, [convert_ascii_email(contact.email)], msg,
-                        server=server, strict=True)
+                    msg, address, smtputf8 = self._email_message(
+                        sender, record_activity, contact, *email, links)
+                except Exception as exception:
+                    failures[record_activity] = Failure(
+                        self.email_error(exception, record_activity), False)
+                    continue
+                try:
+                    server = deliver(server, sender, address, smtputf8, msg)
                 except Exception as exception:
                     failures[record_activity] = _smtp_failure(exception)
                     if not isinstance(exception, (
                                 smtplib.SMTPRecipientsRefused,
-                                smtplib.SMTPResponseException)):
+                                smtplib.SMTPResponseException,
+                                smtplib.SMTPNotSupportedError)):
                         # The connection is lost
                         server = None
                     continue
                 sent.append(record_activity)
                 emails.append({
-                        'recipients': to,
-                        'subject': subject,
-                        'body': html,
-                        'resource': str(record),
+                        'recipients': str(msg['To']),
+                        'subject': str(msg['Subject']),
+                        'body': msg.get_body(('html',)).get_content(),
+                        'resource': str(record_activity.record.record),
                         'marketing_automation_activity': self.id,
                         'marketing_automation_record': (
                             record_activity.record.id),
@@ -1019,9 +1069,52 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 except (smtplib.SMTPException, OSError):
                     pass
             # Record what was sent even if the batch was interrupted
-            self._archive(emails, addresses)
             RecordActivity.write(sent, {'email_sent': True})
+            self._archive(emails, addresses)
         return failures
+
+    def _render_email_of(self, record_activity, links, templates):
+        """Return the contact, from, subject, HTML and text of the e-mail of
+        the record activity or None when its record has no address"""
+        record = record_activity.record.record
+        contact = record.marketing_email
+        if not contact or not contact.email:
+            return
+        from_, subject, html, text = self.render_email(
+            record,
+            partial(record_activity.convert_href, links=links),
+            record_activity.image_url(links)
+            if record_activity.record.scenario.email_open_tracking
+            else None,
+            templates)
+        return contact, from_, subject, html, text
+
+    @staticmethod
+    def _email_message(
+            sender, record_activity, contact, from_, subject, html, text,
+            links):
+        """Return the message to the contact of the record activity, the
+        address to send it to and whether it needs SMTPUTF8"""
+        address, smtputf8 = render.encode_address(contact.email)
+        msg = render.message(
+            sender, from_ or sender, (contact.party.rec_name, address),
+            subject, links.replace(html), links.replace(text))
+        msg['List-Unsubscribe'] = record_activity.record.list_unsubscribe
+        msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
+        return msg, address, smtputf8
+
+    def email_error(self, exception, record_activity):
+        "Return the message of the exception raised to send an e-mail"
+        record = record_activity.record.record
+        if isinstance(exception, render.RenderError):
+            return self.render_error(exception, record)
+        elif isinstance(exception, render.AddressError):
+            return gettext('marketing_automation.msg_email_invalid_address',
+                address=exception.address)
+        return gettext('marketing_automation.msg_email_error',
+            activity=self.rec_name,
+            record=record.rec_name if record else '',
+            exception=_exception_text(exception))
 
     @staticmethod
     def _archive(emails, addresses):
@@ -1050,8 +1143,17 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         with Transaction().set_context(language=language):
             subject, html, text = render.render(
                 title, body, self.email_context(record),
-                convert_href, image_url)
+                convert_href, image_url, render_limits())
         return from_, subject, html, text
+
+    def render_error(self, error, record):
+        "Return the message of the RenderError of the e-mail to record"
+        field = {'title': 'email_title', 'body': 'email_template'}[error.part]
+        return gettext('marketing_automation.msg_activity_render_error',
+            field=self.__names__(field)['field'],
+            activity=self.rec_name,
+            record=record.rec_name,
+            reason=template_reason(error.error, error.line))
 
     def preview_email(self, record):
         """Return the from, subject, HTML and text of the e-mail to record
@@ -1070,13 +1172,23 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         pool = Pool()
         Email = pool.get('ir.email')
         sender = email_sender()
-        from_, subject, html, text = self.preview_email(record)
+        try:
+            from_, subject, html, text = self.preview_email(record)
+            address, smtputf8 = render.encode_address(email)
+        except render.RenderError as error:
+            raise EmailError(self.render_error(error, record)) from error
+        except render.AddressError as error:
+            raise EmailError(gettext(
+                    'marketing_automation.msg_email_invalid_address',
+                    address=email)) from error
         subject = gettext(
             'marketing_automation.msg_activity_test_subject', subject=subject)
         msg = render.message(
-            sender, from_ or sender, email, subject, html, text)
-        sendmail_transactional(
-            sender, [convert_ascii_email(email)], msg, strict=True)
+            sender, from_ or sender, ('', address), subject, html, text)
+        if smtputf8:
+            deliver(None, sender, address, smtputf8, msg).quit()
+        else:
+            sendmail_transactional(sender, [address], msg, strict=True)
         Email(
             recipients=email,
             addresses=[{'address': email}],
@@ -1109,21 +1221,92 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
     @classmethod
     def email_context(cls, record):
-        "Return the context of the e-mail templates"
+        """Return the context of the e-mail templates: the record with the
+        read rights of the marketing group, and the helpers"""
         pool = Pool()
         ModelData = pool.get('ir.model.data')
+        groups = (ModelData.get_id('marketing', 'group_marketing'),)
         context = {
-            'record': ModelAccessProxy(record, {
-                    '_groups': [
-                        ModelData.get_id('marketing', 'group_marketing')],
-                    }),
-            'datetime': datetime,
+            'record': TemplateRecord(record, groups),
+            'datetime': sandbox.DATETIME,
             }
         for name in [
                 'format_date', 'format_datetime', 'format_timedelta',
                 'format_currency', 'format_number', 'format_number_symbol']:
-            context[name] = getattr(Report, name)
+            context[name] = TemplateRecord.helper(getattr(Report, name))
         return context
+
+
+class TemplateRecord(sandbox.TemplateRecord):
+    """A record as the e-mail templates see it: the values of the fields that
+    the groups may read, related records alike, and nothing else"""
+    __slots__ = ('__record', '__groups', '__checked')
+
+    def __init__(self, record, groups):
+        self.__record = record
+        self.__groups = groups
+        self.__checked = False
+
+    @contextmanager
+    def _access(self):
+        "Check the access rights of the groups, even as root"
+        with Transaction().set_context(_groups=self.__groups), check_access():
+            yield
+
+    def template_value(self, name):
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        FieldAccess = pool.get('ir.model.field.access')
+        Rule = pool.get('ir.rule')
+        record = self.__record
+        if name not in record._fields:
+            raise SandboxError('field', name)
+        try:
+            with self._access():
+                if not self.__checked:
+                    ModelAccess.check(record.__name__, 'read')
+                    Rule.check(record.__name__, [record.id], 'read')
+                    self.__checked = True
+                FieldAccess.check(record.__name__, [name], 'read')
+        except AccessError:
+            raise SandboxError('access', record.__names__(name)['field'])
+        return self._wrap(getattr(record, name))
+
+    def _wrap(self, value):
+        "Return value as templates may see it"
+        if isinstance(value, Model):
+            return self.__class__(value, self.__groups)
+        elif isinstance(value, (list, tuple)):
+            return tuple(map(self._wrap, value))
+        elif isinstance(value, dict):
+            return {k: self._wrap(v) for k, v in value.items()}
+        elif isinstance(value, sandbox.SCALARS):
+            return value
+        raise SandboxError('access', type(value).__name__)
+
+    def __str__(self):
+        return self.template_value('rec_name')
+
+    def __eq__(self, other):
+        if isinstance(other, TemplateRecord):
+            other = other.__record
+        return self.__record == other
+
+    def __hash__(self):
+        return hash(self.__record)
+
+    @classmethod
+    def helper(cls, function):
+        """Return function that takes the records of the templates as its
+        arguments, for the helpers that read the language or the currency"""
+        def unwrap(value):
+            return value.__record if isinstance(value, cls) else value
+
+        def helper(*args, **kwargs):
+            return function(
+                *map(unwrap, args),
+                **{k: unwrap(v) for k, v in kwargs.items()})
+        return helper
 
 
 class Record(ModelSQL, ModelView):
@@ -1252,7 +1435,8 @@ class Record(ModelSQL, ModelView):
     @classmethod
     def from_uuid(cls, uuid):
         "Return the record of uuid or None"
-        if isinstance(uuid, str):
+        # The databases do not store NUL characters
+        if isinstance(uuid, str) and uuid.isascii() and uuid.isprintable():
             records = cls.search([('uuid', '=', uuid)], limit=1)
             if records:
                 return records[0]
@@ -1302,8 +1486,9 @@ class Record(ModelSQL, ModelView):
 
     def check_next(self, next_, signature):
         "Tell if next_ is the URL to go after unsubscribing from the e-mail"
+        # hmac does not compare non-ASCII strings
         return bool(next_ and signature) and hmac.compare_digest(
-            signature, self._sign_next(next_))
+            signature.encode(), self._sign_next(next_).encode())
 
     @classmethod
     def unsubscribe_page(cls, record=None, confirm=False):
@@ -1925,9 +2110,9 @@ class ActivityTestEmailStart(ModelView):
             try:
                 _, self.subject, self.preview, _ = (
                     self.activity.preview_email(self.record))
-            except Exception as exception:
+            except render.RenderError as error:
                 # Show why the e-mail cannot be rendered
-                self.preview = _error_message(exception)
+                self.preview = self.activity.render_error(error, self.record)
 
 
 class Unsubscribe(Report):

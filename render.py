@@ -5,12 +5,20 @@
 This unit needs no database: it turns the Genshi templates and a context
 into the subject, the HTML and the plain text of a message, rewriting the
 links and adding the open tracking image with the callables it is given.
+The expressions of the templates are evaluated in the sandbox, within the
+limits of the render.
 """
+import ast
+import datetime
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.policy import default as default_policy
+from email.utils import format_datetime, parseaddr
 
 import html2text
+import idna
 from genshi.core import END, START, Attrs, QName
 from genshi.template import (
     MarkupTemplate, NewTextTemplate, TemplateNotFound, TemplateSyntaxError)
@@ -18,7 +26,26 @@ from genshi.template.base import INCLUDE
 
 from trytond.tools.email_ import set_from_header
 
+from . import sandbox
+from .sandbox import Limits, SandboxError
+
 UNSUBSCRIBE = 'unsubscribe'
+# The file name of the compiled expressions, to find their line in errors
+FILENAME = '<template>'
+
+
+class RenderError(Exception):
+    """The render of a part ('title' or 'body') failed on a line with an
+    error"""
+
+    def __init__(self, part, error, line=None):
+        super().__init__(part, error, line)
+        self.part = part
+        self.error = error
+        self.line = line
+
+    def __str__(self):
+        return '%s, line %s: %s' % (self.part, self.line, self.error)
 
 
 class _NoLoader:
@@ -38,16 +65,45 @@ def _stand_alone(template):
     return template
 
 
+def _compile(Template, source):
+    try:
+        template = Template(
+            source or '', filepath=FILENAME, loader=_NoLoader(),
+            lookup=sandbox.Lookup, allow_exec=False)
+    except Exception as exception:
+        raise _refusal(exception) or exception
+    return sandbox.sandbox(_stand_alone(template))
+
+
+# What Genshi raises for the constructs it cannot compile (f-strings, sets…)
+# and trytond for the names and attributes that start with an underscore
+REFUSALS = [
+    (re.compile(r"(?:Unhandled node type )?<class '(?:_?ast\.)?(\w+)'>"),
+        'construct'),
+    (re.compile(r"invalid (attribute|name) '(\w+)'"), None),
+    ]
+
+
+def _refusal(exception):
+    "Return the SandboxError of the exception of a compilation or None"
+    for pattern, reason in REFUSALS:
+        match = pattern.fullmatch(str(exception))
+        if match:
+            if reason:
+                node = getattr(ast, match.group(1), None)
+                return SandboxError(
+                    reason, sandbox.CONSTRUCTS.get(node, match.group(1)))
+            return SandboxError(match.group(1), match.group(2))
+
+
 def title_template(source):
     "Return the compiled template of a title"
-    return _stand_alone(NewTextTemplate(
-            source or '', loader=_NoLoader(), allow_exec=False))
+    return _compile(NewTextTemplate, source)
 
 
 def body_template(source):
     "Return the compiled template of an HTML body"
-    return _stand_alone(MarkupTemplate(
-            source or '', loader=_NoLoader(), allow_exec=False))
+    return _compile(MarkupTemplate, source)
 
 
 def unsubscribe_next(href):
@@ -94,15 +150,58 @@ def convert_links(convert_href, image_url=None):
     return filter_
 
 
-def render(title, body, context, convert_href, image_url=None):
-    """Render the compiled title and body templates with context
+def error_line(exception):
+    "Return the line of the template expression where exception was raised"
+    line = getattr(exception, 'line', None) or getattr(
+        exception, 'lineno', None)
+    traceback = exception.__traceback__
+    while traceback and not line:
+        if traceback.tb_frame.f_code.co_filename == FILENAME:
+            # The outermost expression has the line of the template
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line if line and line > 0 else None
 
-    Return the subject, the HTML and the plain text."""
-    subject = title.generate(**context).render()
+
+def _serialize(stream, limits, method=None):
+    "Return the text of the stream, within the limits"
+    size = 0
+    chunks = []
+    for chunk in stream.serialize(method=method):
+        size += len(chunk)
+        if size > limits.size:
+            raise SandboxError('size')
+        limits.tick()
+        chunks.append(chunk)
+    return ''.join(chunks)
+
+
+def _render_part(part, generate, limits, method=None):
+    try:
+        with sandbox.limited(limits):
+            return _serialize(generate(), limits, method)
+    except RecursionError as exception:
+        raise RenderError(
+            part, SandboxError('size'), error_line(exception)) from None
+    except Exception as exception:
+        raise RenderError(part, exception, error_line(exception)) from None
+
+
+def render(title, body, context, convert_href, image_url=None, limits=None):
+    """Render the compiled title and body templates with context within
+    limits (by default those of Limits)
+
+    Return the subject, the HTML and the plain text or raise RenderError."""
+    limits = limits or Limits()
+    subject = _render_part(
+        'title', lambda: title.generate(**context), limits)
     subject = ' '.join(subject.split())
-    html = (body.generate(**context)
-        .filter(convert_links(convert_href, image_url))
-        .render(method='html', encoding=None))
+    html = _render_part(
+        'body', lambda: body.generate(**context).filter(
+            convert_links(convert_href, image_url)),
+        limits, method='html')
+    # No message may carry NUL characters, nor can the archive store them
+    subject, html = subject.replace('\x00', ''), html.replace('\x00', '')
     return subject, html, html_to_text(html)
 
 
@@ -112,12 +211,108 @@ def html_to_text(html):
     return converter.handle(html)
 
 
+class AddressError(ValueError):
+    "The address cannot be used to send an e-mail"
+
+    def __init__(self, address):
+        super().__init__(address)
+        self.address = address
+
+
+# The characters that end header lines or are not text: str.splitlines()
+# breaks on some of them (\x1c-\x1e, \x85, \u2028…) and so does the e-mail
+# package when it reads or folds a header
+CONTROLS = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+
+
+def header_text(value):
+    "Return value on one line, without control characters"
+    return ' '.join(CONTROLS.sub(' ', value or '').split())
+
+
+def encode_address(address):
+    """Return the address to send to: its domain in ASCII (IDNA 2008) and
+    whether its local part needs SMTPUTF8
+
+    Raise AddressError for an address that is not valid."""
+    address = (address or '').strip()
+    if not address or CONTROLS.search(address) or '@' not in address:
+        raise AddressError(address)
+    local, domain = address.rsplit('@', 1)
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode('ascii')
+        except (idna.IDNAError, UnicodeError):
+            raise AddressError(address)
+    address = '%s@%s' % (local, domain)
+    # The parser of the e-mail package checks only ASCII local parts
+    ascii_address = re.sub(r'[^\x00-\x7f]', 'a', address)
+    try:
+        parsed = Address(addr_spec=ascii_address)
+    except Exception:
+        raise AddressError(address)
+    if parsed.addr_spec != ascii_address or not local or not domain:
+        raise AddressError(address)
+    return address, not local.isascii()
+
+
+class EncodedHeader(str):
+    """A header of non-ASCII text (and an address) that email.header encodes
+    and folds
+
+    The policies of the e-mail package lose the spaces between the encoded
+    words that they fold. The value reads as the text (and address); the
+    policies use fold() as for their own header objects."""
+
+    def __new__(cls, name, text, address=None):
+        header = super().__new__(
+            cls, str(_address(text, address)) if address else text)
+        header.name, header.text, header.address = name, text, address
+        return header
+
+    def fold(self, *, policy):
+        value = Header(self.text, 'utf-8', header_name=self.name).encode(
+            linesep=policy.linesep, maxlinelen=policy.max_line_length)
+        if self.address:
+            value = '%s <%s>' % (value, self.address)
+        return '%s: %s%s' % (self.name, value, policy.linesep)
+
+
+def _address(name, address):
+    if address.isascii():
+        return Address(name, addr_spec=address)
+    # Only the parser of ASCII addresses
+    return Address(name, *address.rsplit('@', 1))
+
+
+def _to_header(name, address):
+    name = header_text(name)
+    if not name.isascii():
+        return EncodedHeader('To', name, address)
+    return _address(name, address)
+
+
+def _subject_header(subject):
+    subject = header_text(subject)
+    if not subject.isascii():
+        return EncodedHeader('Subject', subject)
+    return subject
+
+
 def message(sender, from_, to, subject, html, text):
-    "Return the multipart/alternative message"
-    msg = MIMEMultipart('alternative')
+    """Return the multipart/alternative message to to, a pair of name and
+    address (encoded by encode_address) or a string
+
+    The headers are folded and encoded for SMTP; the names lose their control
+    characters."""
+    if isinstance(to, str):
+        to = parseaddr(to)
+    msg = EmailMessage(policy=default_policy)
     set_from_header(msg, sender, from_)
-    msg['To'] = to
-    msg['Subject'] = Header(subject, 'utf-8')
-    msg.attach(MIMEText(text, 'plain', _charset='utf-8'))
-    msg.attach(MIMEText(html, 'html', _charset='utf-8'))
+    msg['To'] = _to_header(*to)
+    msg['Date'] = format_datetime(
+        datetime.datetime.now(datetime.timezone.utc))
+    msg['Subject'] = _subject_header(subject)
+    msg.set_content(text, cte='quoted-printable')
+    msg.add_alternative(html, subtype='html', cte='quoted-printable')
     return msg

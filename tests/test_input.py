@@ -15,7 +15,6 @@ statement aborts the transaction on PostgreSQL.
 Set TEST_INPUT_EXAMPLES to change the number of examples of each property and
 TEST_INPUT_RANDOM=1 to explore other examples than the reproducible ones.
 """
-import datetime
 import json
 import os
 import unittest
@@ -27,7 +26,8 @@ from hypothesis import strategies as st
 
 from trytond.model.exceptions import (
     ForbiddenCharValidationError, RequiredValidationError)
-from trytond.modules.marketing_automation import render
+from trytond.modules.marketing_automation import render, sandbox
+from trytond.modules.marketing_automation.tests.tools import Data
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DomainError, TemplateError, TextError)
 from trytond.pool import Pool
@@ -409,12 +409,9 @@ def is_static_body(source):
             '$', GENSHI, 'http://www.w3.org/2001/XInclude', '<?python'])
 
 
-class SimpleRecord:
+def SimpleRecord():
     "The record of an e-mail, as the templates see it"
-    name = "John"
-
-    def __repr__(self):
-        return 'SimpleRecord()'
+    return Data(name="John")
 
 
 # Tests ---------------------------------------------------------------------
@@ -565,7 +562,7 @@ class InputTestCase(unittest.TestCase):
     def render(self, title, template):
         subject, html, text = render.render(
             render.title_template(title), render.body_template(template),
-            {'record': SimpleRecord(), 'datetime': datetime},
+            {'record': SimpleRecord(), 'datetime': sandbox.DATETIME},
             lambda href: 'http://example.com/c?' + href,
             'http://example.com/o.gif')
         self.assertIsInstance(subject, str)

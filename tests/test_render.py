@@ -4,13 +4,13 @@
 import email
 import email.policy
 import unittest
-from types import SimpleNamespace
 
 from genshi.input import ParseError
 from genshi.template import TemplateSyntaxError
 from lxml import html as lxml_html
 
 from trytond.modules.marketing_automation import render
+from trytond.modules.marketing_automation.tests.tools import Data
 
 IMAGE_URL = 'https://tracker.example.com/s/image'
 
@@ -53,14 +53,14 @@ class TitleTestCase(unittest.TestCase):
 
     def test_record_in_context(self):
         "The title is rendered with the record of the context"
-        record = SimpleNamespace(name="John")
+        record = Data(name="John")
         self.assertEqual(
             self.render_title("Welcome ${record.name}", record=record),
             "Welcome John")
 
     def test_collapse_whitespace(self):
         "The title is on one line without extra spaces"
-        record = SimpleNamespace(name="John\nDoe")
+        record = Data(name="John\nDoe")
         self.assertEqual(
             self.render_title(
                 "  Welcome\n\n ${record.name},\t\r\n  again  \n",
@@ -81,7 +81,7 @@ class TitleTestCase(unittest.TestCase):
 
     def test_no_html_escaping(self):
         "The title is plain text, not escaped as HTML"
-        record = SimpleNamespace(name="Tom & <Jerry>")
+        record = Data(name="Tom & <Jerry>")
         self.assertEqual(
             self.render_title("Hi ${record.name}", record=record),
             "Hi Tom & <Jerry>")
@@ -183,7 +183,7 @@ class LinksTestCase(unittest.TestCase):
     def test_href_evaluated(self):
         "convert_href receives the evaluated, unescaped href"
         converter = RecordingConverter()
-        record = SimpleNamespace(id=42)
+        record = Data(id=42)
         render_body(
             '<html><body>'
             '<a href="https://example.com/r/${record.id}?a=1&amp;b=2">R</a>'
@@ -339,7 +339,7 @@ class BodyTestCase(unittest.TestCase):
 
     def test_expressions(self):
         "Genshi expressions are evaluated with the context"
-        record = SimpleNamespace(name="John", amount=12.5)
+        record = Data(name="John", amount=12.5)
         _, html, _ = render_body(
             '<html><body><p>Hello ${record.name}</p>'
             '<p>You owe ${"%.2f" % record.amount}</p>'
@@ -352,9 +352,9 @@ class BodyTestCase(unittest.TestCase):
 
     def test_for_loop(self):
         "py:for loops over the context"
-        record = SimpleNamespace(lines=[
-                SimpleNamespace(product="Apple", quantity=2),
-                SimpleNamespace(product="Pear", quantity=3),
+        record = Data(lines=[
+                Data(product="Apple", quantity=2),
+                Data(product="Pear", quantity=3),
                 ])
         _, html, text = render_body(
             '<html xmlns:py="http://genshi.edgewall.org/"><body><ul>'
@@ -376,14 +376,14 @@ class BodyTestCase(unittest.TestCase):
             '</body></html>')
         _, html, _ = render_body(
             source, context={
-                'record': SimpleNamespace(vip=True, css='gold')})
+                'record': Data(vip=True, css='gold')})
         document = lxml_html.fromstring(html)
         paragraph, = document.xpath('//p')
         self.assertEqual(paragraph.text, 'VIP')
         self.assertEqual(paragraph.get('class'), 'gold')
         _, html, _ = render_body(
             source, context={
-                'record': SimpleNamespace(vip=False, css='gold')})
+                'record': Data(vip=False, css='gold')})
         document = lxml_html.fromstring(html)
         self.assertEqual(document.xpath('//p/text()'), ['Regular'])
 
@@ -410,7 +410,7 @@ class BodyTestCase(unittest.TestCase):
 
     def test_escaping(self):
         "The values of the context are escaped in the HTML"
-        record = SimpleNamespace(name='<script>alert("x")</script> & co')
+        record = Data(name='<script>alert("x")</script> & co')
         _, html, text = render_body(
             '<html><body><p title="${record.name}">Hello ${record.name}</p>'
             '</body></html>', context={'record': record})
@@ -443,7 +443,7 @@ class BodyTestCase(unittest.TestCase):
 
     def test_non_ascii(self):
         "Non-ASCII characters are kept"
-        record = SimpleNamespace(name="Jérôme Ünïcødé 日本")
+        record = Data(name="Jérôme Ünïcødé 日本")
         subject, html, text = render_body(
             '<html><body><p>Bonjour ${record.name}</p></body></html>',
             context={'record': record}, title="Salut ${record.name}")
@@ -487,7 +487,7 @@ class TextTestCase(unittest.TestCase):
     def test_text_and_links(self):
         "The text contains the text and the converted link targets"
         converter = RecordingConverter()
-        record = SimpleNamespace(name="John")
+        record = Data(name="John")
         _, _, text = render_body(
             '<html><head><title>Head title</title>'
             '<style>p { color: red; }</style></head><body>'
@@ -542,7 +542,7 @@ class MessageTestCase(unittest.TestCase):
         self.assertEqual(html.get_content_charset(), 'utf-8')
         self.assertEqual(text.get_content(), "Hello\n")
         self.assertEqual(
-            html.get_content(), '<html><body><p>Hello</p></body></html>')
+            html.get_content(), '<html><body><p>Hello</p></body></html>\n')
         self.assertEqual(parsed['To'], 'John <john@example.com>')
         self.assertEqual(parsed['To'].addresses[0].addr_spec,
             'john@example.com')
@@ -580,7 +580,7 @@ class MessageTestCase(unittest.TestCase):
 
     def test_rendered_message(self):
         "The parts of render() make a message that reads back"
-        record = SimpleNamespace(name="Zoë")
+        record = Data(name="Zoë")
         subject, html, text = render_body(
             '<html><body><p>Hi ${record.name}</p>'
             '<a href="https://example.com/">Go</a></body></html>',

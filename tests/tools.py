@@ -16,6 +16,8 @@ from aiosmtpd.controller import Controller
 from werkzeug.test import Client
 
 from trytond.config import config
+from trytond.modules.marketing_automation.sandbox import (
+    SandboxError, TemplateRecord)
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -24,6 +26,21 @@ from trytond.transaction import Transaction
 MAIL_CLIENT = (
     'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 '
     'Thunderbird/115.5.0')
+
+
+class Data(TemplateRecord):
+    "A record of the templates with the values given"
+
+    def __init__(self, **values):
+        self.values = values
+
+    def template_value(self, name):
+        if name not in self.values:
+            raise SandboxError('field', name)
+        return self.values[name]
+
+    def __str__(self):
+        return str(self.values.get('rec_name', ''))
 
 
 class MailClient(Client):

@@ -1,0 +1,748 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Evaluate the expressions of the e-mail templates as data, not code.
+
+This unit needs no database. A template may read the records of its context
+(through TemplateRecord, which decides what they show), literals, simple
+operators, a short list of builtins and the helpers of its context, and
+nothing else: no name or attribute that starts with an underscore, no module,
+class or method but the listed ones, no formatting with str.format or %.
+
+Its expressions are checked when the template is compiled (what can never be
+valid is refused there) and run through guards that bound the time and the
+size of what they build, so that a template fails alone, in bounded time and
+memory.
+"""
+import ast
+import copy
+import datetime as datetime_module
+import operator
+import re
+import sys
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from decimal import Decimal
+from types import SimpleNamespace
+
+from genshi.core import Stream
+from genshi.template.base import EXPR, START, SUB
+from genshi.template.eval import (
+    Code, ExpressionASTTransformer, LookupBase, UndefinedError)
+
+__all__ = ['SandboxError', 'TemplateRecord', 'Limits', 'Lookup', 'DATETIME',
+    'sandbox', 'limited']
+
+DEFAULT_TIMEOUT = 5
+DEFAULT_SIZE = 1_000_000
+# How much a render may build in all (characters, items and steps), as a
+# multiple of the size limit: it bounds the memory of the worker
+WORK_FACTOR = 10
+# The largest integers a template may compute (in bits)
+INT_BITS = 4096
+
+
+class SandboxError(Exception):
+    """A template used what it may not, or went over its limits
+
+    reason is one of:
+    - 'construct': a construct of the language that templates may not use,
+    - 'name': a name that is not available,
+    - 'attribute': an attribute that is not available on the value,
+    - 'field': a field that the record does not have,
+    - 'access': a record or field that the template may not read,
+    - 'operation': an operation that templates may not do,
+    - 'size': something too large,
+    - 'time': a render that took too long."""
+
+    def __init__(self, reason, name='', line=None):
+        super().__init__(reason, name, line)
+        self.reason = reason
+        self.name = name
+        self.line = line
+
+    def __str__(self):
+        message = '%s: %s' % (self.reason, self.name)
+        if self.line:
+            message += ' (line %s)' % self.line
+        return message
+
+
+class TemplateRecord:
+    """The base of the records of a template context
+
+    A template reaches nothing of them but what template_value returns for a
+    name and their string."""
+    __slots__ = ()
+
+    def template_value(self, name):
+        "Return the value of name or raise SandboxError"
+        raise SandboxError('field', name)
+
+
+class Limits:
+    "The bounds of a render"
+
+    def __init__(self, timeout=DEFAULT_TIMEOUT, size=DEFAULT_SIZE):
+        self.timeout = timeout
+        self.size = size
+        self.deadline = time.monotonic() + timeout
+        self.work = 0
+
+    def tick(self, work=1):
+        "Account for work, and stop the render over its limits"
+        self.work += work
+        if self.work > self.size * WORK_FACTOR:
+            raise SandboxError('size')
+        if time.monotonic() > self.deadline:
+            raise SandboxError('time')
+
+    def check_size(self, size):
+        "Refuse to build something of size, over the limit"
+        if size > self.size:
+            raise SandboxError('size')
+        self.tick(size)
+
+
+_limits = ContextVar('marketing_automation_limits', default=None)
+
+
+def current():
+    "Return the limits of the render in progress"
+    limits = _limits.get()
+    if limits is None:
+        # Evaluated outside of limited(): bound the sizes nonetheless
+        limits = Limits()
+    return limits
+
+
+@contextmanager
+def limited(limits):
+    "Evaluate the templates within limits"
+    token = _limits.set(limits)
+    try:
+        yield limits
+    finally:
+        _limits.reset(token)
+
+
+# The values a template may build or read besides records: every container
+# (list, tuple, dict) holds only such values, and no more than the size limit
+# of them, strings included, so that no conversion to string can blow up
+SCALARS = (
+    str, bytes, int, float, Decimal, bool, type(None),
+    datetime_module.date, datetime_module.time, datetime_module.timedelta,
+    range)
+CONTAINERS = (list, tuple, dict)
+
+
+def weight(value, limits=None):
+    "Return the size of value: the characters and the items it holds"
+    limits = limits or current()
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple)):
+        limits.tick(len(value))
+        total = len(value)
+        for item in value:
+            if isinstance(item, (str, bytes, list, tuple, dict)):
+                total += weight(item, limits)
+                if total > limits.size:
+                    raise SandboxError('size')
+        return total
+    return 1
+
+
+def collect(value):
+    "Return the container value once its size is checked"
+    limits = current()
+    if weight(value, limits) > limits.size:
+        raise SandboxError('size')
+    return value
+
+
+def iterate(iterable):
+    "Iterate over iterable, accounting for each step"
+    limits = current()
+    if isinstance(iterable, TemplateRecord):
+        raise SandboxError('operation', 'iter')
+    for item in iterable:
+        limits.tick()
+        yield item
+
+
+def materialize(iterable):
+    "Return the items of iterable as a list of checked size"
+    return collect(list(iterate(iterable)))
+
+
+# The attributes a template may read on the values it reaches
+STR_METHODS = {
+    'capitalize', 'casefold', 'count', 'endswith', 'find', 'index',
+    'isalnum', 'isalpha', 'isdecimal', 'isdigit', 'islower', 'isnumeric',
+    'isspace', 'istitle', 'isupper', 'lower', 'lstrip', 'partition',
+    'removeprefix', 'removesuffix', 'rfind', 'rindex', 'rpartition',
+    'rsplit', 'rstrip', 'split', 'splitlines', 'startswith', 'strip',
+    'swapcase', 'title', 'upper',
+    }
+DATE_ATTRIBUTES = {
+    'year', 'month', 'day', 'weekday', 'isoweekday', 'isoformat',
+    'isocalendar', 'toordinal', 'replace', 'strftime',
+    }
+TIME_ATTRIBUTES = {
+    'hour', 'minute', 'second', 'microsecond', 'isoformat', 'replace',
+    'strftime',
+    }
+DATETIME_ATTRIBUTES = DATE_ATTRIBUTES | TIME_ATTRIBUTES | {'date', 'time'}
+TIMEDELTA_ATTRIBUTES = {'days', 'seconds', 'microseconds', 'total_seconds'}
+CLASS_ATTRIBUTES = {
+    datetime_module.date: {'today', 'fromisoformat', 'min', 'max'},
+    datetime_module.datetime: {
+        'now', 'utcnow', 'today', 'combine', 'fromisoformat', 'min', 'max'},
+    datetime_module.time: {'fromisoformat', 'min', 'max'},
+    datetime_module.timedelta: {'min', 'max'},
+    }
+SEQUENCE_METHODS = {'count', 'index'}
+DICT_METHODS = {'get', 'items', 'keys', 'values'}
+
+# The date, datetime, time and timedelta classes, not the datetime module
+DATETIME = SimpleNamespace(
+    date=datetime_module.date,
+    datetime=datetime_module.datetime,
+    time=datetime_module.time,
+    timedelta=datetime_module.timedelta)
+
+
+def _width(width, limits):
+    if width > limits.size:
+        raise SandboxError('size')
+    limits.tick(max(width, 0))
+
+
+def _join(separator):
+    def join(iterable):
+        items = materialize(iterable)
+        limits = current()
+        size = sum(len(i) for i in items if isinstance(i, str)) + (
+            len(separator) * max(len(items) - 1, 0))
+        limits.check_size(size)
+        return separator.join(items)
+    return join
+
+
+def _replace(string):
+    def replace(old, new, count=-1):
+        limits = current()
+        if isinstance(old, str) and isinstance(new, str):
+            occurrences = (
+                len(string) + 1 if not old else string.count(old))
+            if count >= 0:
+                occurrences = min(occurrences, count)
+            limits.check_size(
+                len(string) + occurrences * (len(new) - len(old)))
+        return string.replace(old, new, count)
+    return replace
+
+
+def _justify(method):
+    def justify(width, *args):
+        _width(width, current())
+        return method(width, *args)
+    return justify
+
+
+def _strftime(method):
+    def strftime(format):
+        # The output of strftime is at most about 256 times its format
+        if len(format) > 1000:
+            raise SandboxError('size')
+        return method(format)
+    return strftime
+
+
+def _str_attribute(string, name):
+    if name == 'join':
+        return _join(string)
+    elif name == 'replace':
+        return _replace(string)
+    elif name in {'center', 'ljust', 'rjust', 'zfill'}:
+        return _justify(getattr(string, name))
+    elif name in STR_METHODS:
+        method = getattr(string, name)
+        if name in {'split', 'rsplit', 'splitlines', 'partition',
+                'rpartition'}:
+            return _charged(method)
+        return method
+    raise SandboxError('attribute', name)
+
+
+def _charged(method):
+    def call(*args, **kwargs):
+        result = method(*args, **kwargs)
+        current().tick(len(result))
+        return result
+    return call
+
+
+def _date_attribute(value, name):
+    if isinstance(value, datetime_module.datetime):
+        names = DATETIME_ATTRIBUTES
+    elif isinstance(value, datetime_module.date):
+        names = DATE_ATTRIBUTES
+    else:
+        names = TIME_ATTRIBUTES
+    if name not in names:
+        raise SandboxError('attribute', name)
+    if name == 'strftime':
+        return _strftime(value.strftime)
+    return getattr(value, name)
+
+
+class Lookup(LookupBase):
+    """The lookup of the names, attributes and items of the template
+    expressions, with the guards of the sandbox"""
+
+    @classmethod
+    def globals(cls, data):
+        return {
+            # No builtin but those of BUILTINS, through lookup_name, but the
+            # C code of some methods imports modules (date.today() imports
+            # time)
+            '__builtins__': {'__import__': _loaded_module},
+            '__data__': data,
+            '_lookup_name': cls.lookup_name,
+            '_lookup_attr': cls.lookup_attr,
+            '_lookup_item': cls.lookup_item,
+            '_operate': operate,
+            '_iterate': iterate,
+            '_collect': collect,
+            '_slice': slice,
+            '_tick': tick,
+            'UndefinedError': UndefinedError,
+            }
+
+    @classmethod
+    def lookup_name(cls, data, name):
+        current().tick()
+        if name.startswith('_'):
+            raise SandboxError('name', name)
+        value = data.get(name, Undefined)
+        if value is Undefined:
+            value = BUILTINS.get(name, Undefined)
+        if value is Undefined:
+            raise SandboxError('name', name)
+        return value
+
+    @classmethod
+    def lookup_attr(cls, obj, key):
+        current().tick()
+        if key.startswith('_'):
+            raise SandboxError('attribute', key)
+        if isinstance(obj, TemplateRecord):
+            return obj.template_value(key)
+        elif isinstance(obj, str):
+            return _str_attribute(obj, key)
+        elif isinstance(obj, (datetime_module.date, datetime_module.time)):
+            return _date_attribute(obj, key)
+        elif isinstance(obj, datetime_module.timedelta):
+            if key in TIMEDELTA_ATTRIBUTES:
+                return getattr(obj, key)
+        elif isinstance(obj, dict):
+            if key in DICT_METHODS:
+                return getattr(obj, key)
+            if key in obj:
+                # Genshi's dotted access to the items of dictionaries
+                return obj[key]
+        elif isinstance(obj, (list, tuple)):
+            if key in SEQUENCE_METHODS:
+                return getattr(obj, key)
+        elif obj is DATETIME:
+            if key in vars(obj):
+                return getattr(obj, key)
+        elif isinstance(obj, type) and key in CLASS_ATTRIBUTES.get(obj, ()):
+            return getattr(obj, key)
+        raise SandboxError('attribute', key)
+
+    @classmethod
+    def lookup_item(cls, obj, key):
+        limits = current()
+        limits.tick()
+        if len(key) == 1:
+            key, = key
+        if isinstance(obj, TemplateRecord):
+            if isinstance(key, str):
+                return cls.lookup_attr(obj, key)
+        elif isinstance(obj, (str, bytes, list, tuple, range, dict)):
+            value = obj[key]
+            if isinstance(key, slice) and not isinstance(obj, range):
+                limits.tick(len(value))
+            return value
+        raise SandboxError('operation', '[]')
+
+
+Undefined = object()
+
+
+def _loaded_module(name, *args, **kwargs):
+    "Return the module name if it is loaded already, load none"
+    try:
+        return sys.modules[name]
+    except KeyError:
+        raise ImportError(name)
+
+
+def tick():
+    "Account for a step of the template and return True"
+    current().tick()
+    return True
+
+
+def _safe_pow(a, b):
+    if (isinstance(a, int) and isinstance(b, int)
+            and b > 0 and abs(a) > 1 and a.bit_length() * b > INT_BITS):
+        raise SandboxError('size')
+    return operator.pow(a, b)
+
+
+def _safe_lshift(a, b):
+    if isinstance(a, int) and isinstance(b, int) and (
+            a.bit_length() + b > INT_BITS):
+        raise SandboxError('size')
+    return operator.lshift(a, b)
+
+
+def _safe_mul(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        if a.bit_length() + b.bit_length() > INT_BITS:
+            raise SandboxError('size')
+    elif isinstance(a, int) and isinstance(b, (str, bytes, list, tuple)):
+        a, b = b, a
+    if isinstance(a, (str, bytes, list, tuple)) and isinstance(b, int):
+        limits = current()
+        limits.check_size(len(a) * max(b, 0))
+        if isinstance(a, (list, tuple)):
+            return collect(a * b)
+    return operator.mul(a, b)
+
+
+def _safe_add(a, b):
+    if isinstance(a, (str, bytes, list, tuple)) and isinstance(
+            b, (str, bytes, list, tuple)):
+        current().check_size(len(a) + len(b))
+        if isinstance(a, (list, tuple)):
+            return collect(a + b)
+    return operator.add(a, b)
+
+
+# A conversion specifier of printf-style formatting
+CONVERSION = re.compile(
+    r'%(?:\([^)]*\))?[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.)', re.DOTALL)
+
+
+def _safe_mod(a, b):
+    if isinstance(a, bytes):
+        raise SandboxError('operation', '%')
+    elif isinstance(a, str):
+        # Each conversion adds at most its width, its precision and the
+        # text of the largest value
+        limits = current()
+        values = (
+            b.values() if isinstance(b, dict)
+            else b if isinstance(b, tuple) else (b,))
+        largest = max((weight(v, limits) for v in values), default=0)
+        size = len(a)
+        for width, precision, _ in CONVERSION.findall(a):
+            if '*' in {width, precision}:
+                raise SandboxError('operation', '%*')
+            size += int(width or 0) + int(precision or 0) + largest + 32
+        limits.check_size(size)
+    return operator.mod(a, b)
+
+
+OPERATORS = {
+    'Add': _safe_add,
+    'Sub': operator.sub,
+    'Mult': _safe_mul,
+    'Div': operator.truediv,
+    'FloorDiv': operator.floordiv,
+    'Mod': _safe_mod,
+    'Pow': _safe_pow,
+    'LShift': _safe_lshift,
+    'RShift': operator.rshift,
+    'BitOr': operator.or_,
+    'BitXor': operator.xor,
+    'BitAnd': operator.and_,
+    }
+
+
+def operate(name, a, b):
+    "Return the binary operation name of a and b, within the limits"
+    return OPERATORS[name](a, b)
+
+
+# The builtins of the templates
+def _str(value=''):
+    if not isinstance(value, (SCALARS, TemplateRecord)):
+        raise SandboxError('operation', 'str')
+    return str(value)
+
+
+def _range(*args):
+    values = range(*args)
+    current().check_size(len(values))
+    return values
+
+
+def _iter(iterable):
+    # Genshi iterates with iter() the values of py:for
+    return iterate(iterable)
+
+
+def _list(iterable=()):
+    return materialize(iterable)
+
+
+def _tuple(iterable=()):
+    return tuple(materialize(iterable))
+
+
+def _dict(*args, **kwargs):
+    if args:
+        items = args[0]
+        if isinstance(items, dict):
+            items = items.items()
+        kwargs = {**dict(materialize(items)), **kwargs}
+    return collect(kwargs)
+
+
+def _sorted(iterable, **kwargs):
+    return sorted(materialize(iterable), **kwargs)
+
+
+def _reversed(sequence):
+    return iterate(reversed(sequence))
+
+
+def _enumerate(iterable, start=0):
+    return iterate(enumerate(iterate(iterable), start))
+
+
+def _zip(*iterables):
+    return (collect(t) for t in iterate(zip(*map(iterate, iterables))))
+
+
+def _numbers(iterable):
+    items = materialize(iterable)
+    if not all(isinstance(i, (int, float, Decimal)) for i in items):
+        raise SandboxError('operation', 'sum')
+    return items
+
+
+def _sum(iterable, start=0):
+    return sum(_numbers(iterable), start)
+
+
+def _over_items(function):
+    def call(*args, **kwargs):
+        if len(args) == 1:
+            args = (materialize(args[0]),)
+        return function(*args, **kwargs)
+    return call
+
+
+BUILTINS = {
+    'abs': abs,
+    'all': _over_items(all),
+    'any': _over_items(any),
+    'bool': bool,
+    'dict': _dict,
+    'enumerate': _enumerate,
+    'float': float,
+    'int': int,
+    'iter': _iter,
+    'len': len,
+    'list': _list,
+    'max': _over_items(max),
+    'min': _over_items(min),
+    'range': _range,
+    'reversed': _reversed,
+    'round': round,
+    'sorted': _sorted,
+    'str': _str,
+    'sum': _sum,
+    'tuple': _tuple,
+    'zip': _zip,
+    'True': True,
+    'False': False,
+    'None': None,
+    }
+
+
+# What the expressions may contain
+ALLOWED_NODES = (
+    ast.Expression, ast.Constant, ast.Name, ast.Attribute, ast.Subscript,
+    ast.Slice, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
+    ast.Call, ast.keyword, ast.List, ast.Tuple, ast.Dict, ast.ListComp,
+    ast.GeneratorExp, ast.comprehension, ast.Lambda, ast.arguments, ast.arg,
+    ast.Starred, ast.expr_context, ast.boolop, ast.unaryop, ast.cmpop,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
+    ast.LShift, ast.RShift, ast.BitOr, ast.BitXor, ast.BitAnd)
+CONSTRUCTS = {
+    ast.NamedExpr: ':=',
+    ast.JoinedStr: 'f"…"',
+    ast.FormattedValue: 'f"…"',
+    ast.Set: '{…}',
+    ast.SetComp: '{… for …}',
+    ast.DictComp: '{…: … for …}',
+    ast.MatMult: '@',
+    ast.Await: 'await',
+    ast.Yield: 'yield',
+    ast.YieldFrom: 'yield from',
+    }
+
+
+def _identifier(node):
+    if isinstance(node, ast.Name):
+        return node.id
+    elif isinstance(node, ast.Attribute):
+        return node.attr
+    elif isinstance(node, (ast.arg, ast.keyword)):
+        return node.arg
+    return None
+
+
+def check(node, line=1):
+    "Raise SandboxError for what an expression may never do"
+    starred_allowed = set()
+    for child in ast.walk(node):
+        lineno = line + getattr(child, 'lineno', 1) - 1
+        if not isinstance(child, ALLOWED_NODES):
+            raise SandboxError(
+                'construct',
+                CONSTRUCTS.get(type(child), type(child).__name__), lineno)
+        identifier = _identifier(child)
+        if identifier and identifier.startswith('_'):
+            raise SandboxError(
+                'attribute' if isinstance(child, ast.Attribute) else 'name',
+                identifier, lineno)
+        if isinstance(child, ast.Call):
+            starred_allowed.update(
+                id(a) for a in child.args if isinstance(a, ast.Starred))
+        elif isinstance(child, ast.Starred) and (
+                id(child) not in starred_allowed):
+            # Unpacking in literals would build containers unchecked
+            raise SandboxError('construct', '*', lineno)
+        elif (isinstance(child, (ast.Attribute, ast.Subscript))
+                and not isinstance(child.ctx, ast.Load)):
+            raise SandboxError('construct', '=', lineno)
+
+
+class _Guards(ast.NodeTransformer):
+    "Route the operations of an expression through the guards"
+
+    def generic_visit(self, node):
+        # Genshi builds some nodes with tuples of bare values where compile()
+        # wants lists of nodes
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, (list, tuple)):
+                setattr(node, name, [
+                        v if isinstance(v, ast.AST) else ast.Constant(v)
+                        for v in value])
+        return super().generic_visit(node)
+
+    @staticmethod
+    def call(name, *args):
+        return ast.Call(
+            func=ast.Name(id=name, ctx=ast.Load()), args=list(args),
+            keywords=[])
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        return self.call(
+            '_operate', ast.Constant(type(node.op).__name__),
+            node.left, node.right)
+
+    def visit_Subscript(self, node):
+        self.generic_visit(node)
+        key = node.slice
+        if isinstance(key, ast.Slice):
+            key = self.call('_slice', *(
+                    v or ast.Constant(None)
+                    for v in [key.lower, key.upper, key.step]))
+        return self.call(
+            '_lookup_item', node.value,
+            ast.Tuple(elts=[key], ctx=ast.Load()))
+
+    def visit_comprehension(self, node):
+        self.generic_visit(node)
+        node.iter = self.call('_iterate', node.iter)
+        return node
+
+    def visit_Lambda(self, node):
+        self.generic_visit(node)
+        node.body = ast.BoolOp(
+            op=ast.And(), values=[self.call('_tick'), node.body])
+        return node
+
+    def _collected(self, node):
+        self.generic_visit(node)
+        if not isinstance(getattr(node, 'ctx', ast.Load()), ast.Load):
+            return node
+        return self.call('_collect', node)
+
+    visit_List = visit_Tuple = visit_Dict = visit_ListComp = _collected
+
+
+def compile_expression(node, filename, line):
+    """Return the code of the expression node: Genshi's lookups of names,
+    attributes and items, then the guards"""
+    tree = _Guards().visit(
+        ExpressionASTTransformer().visit(copy.deepcopy(node)))
+    tree = ast.increment_lineno(ast.fix_missing_locations(tree), line - 1)
+    return compile(tree, filename, 'eval')
+
+
+def _codes(value):
+    "Yield the Code objects in value: an event stream, a directive…"
+    if isinstance(value, Code):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _codes(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _codes(item)
+    elif hasattr(type(value), '__slots__') and not isinstance(
+            value, (str, Stream)):
+        for cls in type(value).__mro__:
+            for name in getattr(cls, '__slots__', ()):
+                yield from _codes(getattr(value, name, None))
+
+
+def _events(stream):
+    "Yield the values of the stream that may hold expressions"
+    for kind, data, pos in stream:
+        if kind is EXPR:
+            yield data
+        elif kind is SUB:
+            directives, substream = data
+            yield directives
+            yield from _events(substream)
+        elif kind is START:
+            for _, value in data[1]:
+                if isinstance(value, list):
+                    yield from _events(value)
+
+
+def sandbox(template):
+    """Check the expressions of the template and compile them with the
+    guards, return the template"""
+    for code in {id(c): c for c in _codes(list(_events(template.stream)))
+            }.values():
+        line = code.code.co_firstlineno
+        check(code.ast, line)
+        code.code = compile_expression(
+            code.ast, code.code.co_filename, line)
+    return template
