@@ -71,7 +71,7 @@ def _compile(Template, source):
             source or '', filepath=FILENAME, loader=_NoLoader(),
             lookup=sandbox.Lookup, allow_exec=False)
     except Exception as exception:
-        raise _refusal(exception) or exception
+        raise _refusal(exception, source or '') or exception
     return sandbox.sandbox(_stand_alone(template))
 
 
@@ -84,7 +84,7 @@ REFUSALS = [
     ]
 
 
-def _refusal(exception):
+def _refusal(exception, source):
     "Return the SandboxError of the exception of a compilation or None"
     for pattern, reason in REFUSALS:
         match = pattern.fullmatch(str(exception))
@@ -93,7 +93,15 @@ def _refusal(exception):
                 node = getattr(ast, match.group(1), None)
                 return SandboxError(
                     reason, sandbox.CONSTRUCTS.get(node, match.group(1)))
-            return SandboxError(match.group(1), match.group(2))
+            reason, name = match.groups()
+            return SandboxError(reason, name, _line_of(name, source))
+
+
+def _line_of(name, source):
+    "Return the first line of source where the identifier name is"
+    for number, line in enumerate(source.splitlines(), 1):
+        if re.search(r'(?<!\w)%s(?!\w)' % re.escape(name), line):
+            return number
 
 
 def title_template(source):

@@ -130,11 +130,13 @@ class FaultySMTPSink(SMTPSink):
 
 
 @contextmanager
-def smtp_server(handler=None):
+def smtp_server(handler=None, smtputf8=False):
     """Run an SMTP server on loopback and send the e-mails of trytond to it
-    Yield its handler."""
+    Yield its handler. smtputf8 tells whether it offers SMTPUTF8."""
     handler = handler or SMTPSink()
-    controller = Controller(handler, hostname='127.0.0.1', port=free_port())
+    controller = Controller(
+        handler, hostname='127.0.0.1', port=free_port(),
+        enable_SMTPUTF8=smtputf8)
     controller.start()
     uri = config.get('email', 'uri')
     config.set('email', 'uri', 'smtp://127.0.0.1:%s' % controller.port)

@@ -1,0 +1,303 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Hostile templates, names and addresses through the process cron: each
+message fails alone, once, with a readable error, and the others of the
+batch are sent once"""
+import time
+import unittest
+
+from trytond.config import config
+from trytond.modules.marketing_automation.exceptions import TemplateError
+from trytond.modules.marketing_automation.tests.tools import (
+    process, smtp_server)
+from trytond.pool import Pool
+from trytond.tests.test_tryton import (
+    activate_module, drop_db, with_transaction)
+from trytond.transaction import Transaction
+
+RUNS = 3
+
+
+def create_party(name, email, code=None):
+    "Create a party with code (by default its name) and e-mail"
+    pool = Pool()
+    Party = pool.get('party.party')
+    party = Party(name=name, code=code or name, contact_mechanisms=[
+            {'type': 'email', 'value': email}])
+    party.save()
+    return party
+
+
+def create_scenario(title="Hello", template='<p>Hello ${record.name}</p>'):
+    "Return a running scenario on parties with an e-mail and its activity"
+    pool = Pool()
+    Scenario = pool.get('marketing.automation.scenario')
+    scenario = Scenario(name="Hostile", model='party.party', activities=[{
+                'name': "Welcome",
+                'action': 'send_email',
+                'email_title': title,
+                'email_template': template,
+                }])
+    scenario.save()
+    Scenario.run([scenario])
+    Scenario.trigger()
+    activity, = scenario.activities
+    return activity
+
+
+def outcomes(activity):
+    "Return the state and error of the record activities by party code"
+    pool = Pool()
+    RecordActivity = pool.get('marketing.automation.record.activity')
+    return {
+        ra.record.record.code: (ra.state, ra.error)
+        for ra in RecordActivity.search([('activity', '=', activity.id)])}
+
+
+def write_sql(party, name=None, email=None):
+    "Store values that the ORM refuses, as another module or SQL could"
+    pool = Pool()
+    Party = pool.get('party.party')
+    ContactMechanism = pool.get('party.contact_mechanism')
+    cursor = Transaction().connection.cursor()
+    if name is not None:
+        table = Party.__table__()
+        cursor.execute(*table.update(
+                [table.name], [name], where=table.id == party.id))
+    if email is not None:
+        table = ContactMechanism.__table__()
+        cursor.execute(*table.update(
+                [table.value], [email], where=table.party == party.id))
+    # Forget the values read before
+    for cache in Transaction().cache.values():
+        cache.clear()
+
+
+class HostileInputTestCase(unittest.TestCase):
+    "Test hostile templates, names and addresses through the cron"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        drop_db()
+        activate_module('marketing_automation')
+
+    @classmethod
+    def tearDownClass(cls):
+        drop_db()
+        super().tearDownClass()
+
+    def run_process(self, handler=None, smtputf8=False):
+        "Run the process cron RUNS times and return the received messages"
+        with smtp_server(handler, smtputf8=smtputf8) as smtp:
+            for _ in range(RUNS):
+                process()
+            return [(rcpt_tos, m) for rcpt_tos, m in smtp.messages]
+
+    def assertReceivedOnce(self, messages, addresses):
+        recipients = [a for rcpt_tos, _ in messages for a in rcpt_tos]
+        self.assertEqual(sorted(recipients), sorted(addresses))
+
+    def odd_parties(self):
+        create_party("Good", 'good@example.com')
+        create_party("Zoë", 'zoë@example.com')
+        create_party("IDN", 'zoe@exämple.com')
+        create_party(
+            "Sep\x1cBcc: evil@example.com\x1dX-Evil: 1\x1eLast",
+            'sep@example.com', code="Sep")
+        crlf_name = create_party("CRLF name", 'crlf-name@example.com')
+        crlf_address = create_party("CRLF address", 'crlf@example.com')
+        create_party("Last", 'last@example.com')
+        write_sql(crlf_name, name="Mal\r\nBcc: evil@example.com\r\n\r\nBody")
+        write_sql(
+            crlf_address, email='crlf@example.com\r\nBcc: evil@example.com')
+
+    def assertOddParties(self, messages, activity):
+        for _, message in messages:
+            # Every header block reads back whole
+            self.assertEqual(message.defects, [])
+            self.assertTrue(message['Subject'])
+            self.assertTrue(message['List-Unsubscribe'])
+            self.assertIsNone(message['Bcc'])
+            self.assertIsNone(message['X-Evil'])
+            self.assertTrue(message.get_body(('html',)))
+        names = {
+            m['To'].addresses[0].display_name for _, m in messages}
+        self.assertIn("Sep Bcc: evil@example.com X-Evil: 1 Last", names)
+        self.assertIn("Mal Bcc: evil@example.com Body", names)
+        states = outcomes(activity)
+        self.assertEqual(states["CRLF address"][0], 'failed')
+        self.assertIn('is not valid', states["CRLF address"][1])
+        for name in ["Good", "IDN", "Sep", "CRLF name", "Last"]:
+            self.assertEqual(states[name], ('done', None))
+
+    @with_transaction()
+    def test_odd_addresses(self):
+        "Odd names and addresses fail alone, the others are sent once"
+        self.odd_parties()
+        activity = create_scenario()
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, [
+                'good@example.com', 'zoe@xn--exmple-cua.com',
+                'sep@example.com', 'crlf-name@example.com',
+                'last@example.com'])
+        self.assertOddParties(messages, activity)
+        state, error = outcomes(activity)["Zoë"]
+        self.assertEqual(state, 'failed')
+        self.assertIn('SMTPUTF8', error)
+
+    @with_transaction()
+    def test_odd_addresses_smtputf8(self):
+        "A non-ASCII local part is sent with SMTPUTF8 when offered"
+        self.odd_parties()
+        activity = create_scenario()
+
+        messages = self.run_process(smtputf8=True)
+
+        self.assertReceivedOnce(messages, [
+                'good@example.com', 'zoë@example.com',
+                'zoe@xn--exmple-cua.com', 'sep@example.com',
+                'crlf-name@example.com', 'last@example.com'])
+        self.assertOddParties(messages, activity)
+        self.assertEqual(outcomes(activity)["Zoë"], ('done', None))
+
+    @with_transaction()
+    def test_long_subjects(self):
+        "Long subjects are folded and read back whole"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        subjects = {
+            'ascii': ' '.join(["Spring sale"] * 150),
+            'unicode': ' '.join(["Été à Zürich"] * 60),
+            'word': "x" * 1500,
+            }
+        for name in subjects:
+            create_party(name, '%s@example.com' % name)
+        activity = create_scenario(
+            title='${ {%s}[record.name] }' % ', '.join(
+                '%r: %r' % i for i in subjects.items()))
+
+        messages = self.run_process()
+
+        self.assertEqual(
+            {m['To'].addresses[0].username: m['Subject']
+                for _, m in messages},
+            subjects)
+        self.assertEqual(
+            {e.subject for e in Email.search([])}, set(subjects.values()))
+        self.assertEqual(
+            {s for s, _ in outcomes(activity).values()}, {'done'})
+
+    @with_transaction()
+    def test_template_attacks(self):
+        """Templates that reach for code fail alone for the records they
+        attack, change nothing, and the others are sent once"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        User = pool.get('res.user')
+        admin = User(1)
+        groups = sorted(g.id for g in admin.groups)
+        create_party("John", 'john@example.com')
+        attacks = {
+            'write': "record.write([record], {'name': 'Hacked'})",
+            'save': "record.contact_mechanisms[0].save()",
+            'user': (
+                "record.create_uid.write([record.create_uid], "
+                "{'groups': [('add', [1])]})"),
+            'module': "datetime.sys.modules['os'].getcwd()",
+            'format': "'{0.__class__}'.format(record)",
+            'loop': "next(x for x in iter(int, 1) if x)",
+            }
+        for name in attacks:
+            create_party(name, '%s@example.com' % name)
+        cases = ' else '.join(
+            '(%s) if record.name == %r' % (attack, name)
+            for name, attack in attacks.items())
+        activity = create_scenario(
+            template='<p>${%s else record.name}</p>' % cases)
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, ['john@example.com'])
+        states = outcomes(activity)
+        self.assertEqual(states["John"], ('done', None))
+        for name in attacks:
+            state, error = states[name]
+            self.assertEqual(state, 'failed', name)
+            self.assertIn('Line 1:', error)
+            self.assertNotIn('0x', error)
+        self.assertIn('no field "write"', states['write'][1])
+        self.assertIn('no field "save"', states['save'][1])
+        self.assertIn('"sys"', states['module'][1])
+        self.assertIn('"next" is not defined', states['loop'][1])
+        self.assertEqual(
+            sorted(p.name for p in Party.search([])),
+            sorted(["John", *attacks]))
+        self.assertEqual(sorted(g.id for g in User(1).groups), groups)
+
+    @with_transaction()
+    def test_static_refusal(self):
+        "What can never be valid is refused at save naming field and line"
+        with self.assertRaises(TemplateError) as context:
+            create_scenario(template=(
+                    '<html>\n<body>\n<p>${record.__globals__}</p>'
+                    '</body></html>'))
+        message = context.exception.message
+        self.assertIn('"E-Mail Template"', message)
+        self.assertIn('"Welcome"', message)
+        self.assertIn('Line 3', message)
+        self.assertIn('__globals__', message)
+
+    @with_transaction()
+    def test_denial_of_service(self):
+        """Endless and huge renders fail alone within the limits, the others
+        are sent once"""
+        for name in ["Before", "Loop", "Huge", "After"]:
+            create_party(name, '%s@example.com' % name.lower())
+        activity = create_scenario(template=(
+                '<p>${[0 for a in range(10**5) for b in range(10**5)] '
+                'if record.name == "Loop" else '
+                '("x" * 10**9 if record.name == "Huge" else record.name)}'
+                '</p>'))
+        if not config.has_section('marketing'):
+            config.add_section('marketing')
+        timeout = config.get('marketing', 'automation_render_timeout')
+        config.set('marketing', 'automation_render_timeout', '1')
+        try:
+            start = time.monotonic()
+            messages = self.run_process()
+            duration = time.monotonic() - start
+        finally:
+            if timeout is None:
+                config.remove_option('marketing', 'automation_render_timeout')
+            else:
+                config.set('marketing', 'automation_render_timeout', timeout)
+
+        self.assertReceivedOnce(
+            messages, ['before@example.com', 'after@example.com'])
+        states = outcomes(activity)
+        self.assertEqual(states["Loop"][0], 'failed')
+        self.assertIn('more than 1.0 seconds', states["Loop"][1])
+        self.assertEqual(states["Huge"][0], 'failed')
+        self.assertIn('larger than', states["Huge"][1])
+        self.assertLess(duration, 30)
+
+    @with_transaction()
+    def test_nul_character(self):
+        "A template that outputs NUL characters sends and archives the rest"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        create_party("John", 'john@example.com')
+        activity = create_scenario(
+            title='Hi${"\\x00"}', template='<p>A${"\\x00"}B</p>')
+
+        messages = self.run_process()
+
+        (_, message), = messages
+        self.assertEqual(message['Subject'], "Hi")
+        email, = Email.search([])
+        self.assertEqual(email.subject, "Hi")
+        self.assertIn('<p>AB</p>', email.body)
+        self.assertEqual(outcomes(activity)["John"], ('done', None))
