@@ -72,7 +72,7 @@ def _compile(Template, source):
             lookup=sandbox.Lookup, allow_exec=False)
     except Exception as exception:
         raise _refusal(exception, source or '') or exception
-    return sandbox.sandbox(_stand_alone(template))
+    return sandbox.sandbox(_stand_alone(template), source or '')
 
 
 # What Genshi raises for the constructs it cannot compile (f-strings, sets…)

@@ -736,12 +736,25 @@ def _events(stream):
                     yield from _events(value)
 
 
-def sandbox(template):
-    """Check the expressions of the template and compile them with the
-    guards, return the template"""
+def _line(code, source):
+    """Return the line of the code in the template source: the occurrence of
+    its expression nearest to the line Genshi gives, which may be off"""
+    line = code.code.co_firstlineno
+    if code.source == '?':
+        # Genshi compiled it from a node, without its text
+        return line
+    lines = [
+        source.count('\n', 0, match.start()) + 1
+        for match in re.finditer(re.escape(code.source), source)]
+    return min(lines, key=lambda l: abs(l - line), default=line)
+
+
+def sandbox(template, source=''):
+    """Check the expressions of the template of source and compile them with
+    the guards, return the template"""
     for code in {id(c): c for c in _codes(list(_events(template.stream)))
             }.values():
-        line = code.code.co_firstlineno
+        line = _line(code, source)
         check(code.ast, line)
         code.code = compile_expression(
             code.ast, code.code.co_filename, line)
