@@ -1068,9 +1068,14 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                     server.quit()
                 except (smtplib.SMTPException, OSError):
                     pass
-            # Record what was sent even if the batch was interrupted
+            # Record what was sent even if the batch was interrupted, and
+            # never lose it for the archive
             RecordActivity.write(sent, {'email_sent': True})
-            self._archive(emails, addresses)
+            try:
+                with savepoint():
+                    self._archive(emails, addresses)
+            except Exception:
+                logger.exception("%s: the sent e-mails are not archived", self)
         return failures
 
     def _render_email_of(self, record_activity, links, templates):
@@ -1816,7 +1821,10 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
                 "%s %s: %s", record_activity,
                 "will be retried" if failure.retry else "failed",
                 failure.message)
-            to_write.extend(([record_activity], {'error': failure.message}))
+            # The messages may quote values that the database cannot store
+            to_write.extend(([record_activity], {
+                        'error': failure.message.replace('\x00', '\ufffd'),
+                        }))
         if to_write:
             cls.write(*to_write)
 
