@@ -6,8 +6,13 @@ batch are sent once"""
 import time
 import unittest
 
+from hypothesis import HealthCheck, given, settings
+
 from trytond.config import config
+from trytond.modules.marketing_automation import render
 from trytond.modules.marketing_automation.exceptions import TemplateError
+from trytond.modules.marketing_automation.tests.test_sandbox import (
+    expressions)
 from trytond.modules.marketing_automation.tests.tools import (
     process, smtp_server)
 from trytond.pool import Pool
@@ -301,3 +306,34 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertEqual(email.subject, "Hi")
         self.assertIn('<p>AB</p>', email.body)
         self.assertEqual(outcomes(activity)["John"], ('done', None))
+
+    @settings(
+        max_examples=40, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow])
+    @given(expressions())
+    @with_transaction()
+    def test_templates_refused_or_safe(self, expression):
+        """Any template is refused at save or renders, or fails, for a real
+        record as root, and changes nothing"""
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        Party = pool.get('party.party')
+        User = pool.get('res.user')
+        party = create_party("John", 'john@example.com')
+        activity = create_scenario()
+        groups = sorted(g.id for g in User(1).groups)
+        try:
+            activity.email_template = '<p>${%s}</p>' % expression
+            activity.email_title = '${%s}' % expression
+            activity.save()
+        except TemplateError:
+            return
+        start = time.monotonic()
+        try:
+            activity.preview_email(party)
+        except render.RenderError:
+            pass
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertEqual([p.name for p in Party.search([])], ["John"])
+        self.assertEqual(sorted(g.id for g in User(1).groups), groups)
+        self.assertEqual(len(Activity.search([])), 1)
