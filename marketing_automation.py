@@ -2,6 +2,7 @@
 # this repository contains the full copyright notices and license terms.
 import datetime
 import hmac
+import inspect
 import logging
 import re
 import smtplib
@@ -60,6 +61,8 @@ WEEKDAYS = [
     ('5', "Saturday"),
     ('6', "Sunday"),
     ]
+# The models of the records that the templates may give to the helpers
+HELPER_MODELS = {'ir.lang', 'currency.currency', 'product.uom'}
 EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
@@ -1302,12 +1305,21 @@ class TemplateRecord(sandbox.TemplateRecord):
 
     @classmethod
     def helper(cls, function):
-        """Return function that takes the records of the templates as its
-        arguments, for the helpers that read the language or the currency"""
+        """Return function for the templates: it takes their languages,
+        currencies and units as arguments, and bounded digits and formats"""
+        signature = inspect.signature(function)
+
         def unwrap(value):
-            return value.__record if isinstance(value, cls) else value
+            if (isinstance(value, cls)
+                    and value.__record.__name__ in HELPER_MODELS):
+                return value.__record
+            return value
 
         def helper(*args, **kwargs):
+            arguments = signature.bind(*args, **kwargs).arguments
+            if (abs(arguments.get('digits') or 0) > 100
+                    or len(arguments.get('format') or '') > 1000):
+                raise SandboxError('size')
             return function(
                 *map(unwrap, args),
                 **{k: unwrap(v) for k, v in kwargs.items()})

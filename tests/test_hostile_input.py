@@ -307,6 +307,37 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertIn('<p>AB</p>', email.body)
         self.assertEqual(outcomes(activity)["John"], ('done', None))
 
+    @with_transaction()
+    def test_helpers(self):
+        """The helpers take the languages of the records and bounded digits,
+        not any record"""
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        party = create_party("John", 'john@example.com')
+        party.lang, = Lang.search([('code', '=', 'en')])
+        party.save()
+        activity = create_scenario(template=(
+                '<p>${format_number(1234.5, record.lang, 2)} '
+                '${format_date(datetime.date(2024, 2, 29), record.lang)}'
+                '</p>'))
+        _, _, html, _ = activity.preview_email(party)
+        self.assertTrue(html.startswith('<p>1,234.50 02/29/2024</p>'), html)
+
+        for template, reason in [
+                ('${format_number(1.5, None, 10**8)}', 'larger than'),
+                ('${format_date(datetime.date.today(), record)}',
+                    'AttributeError'),
+                ('${format_date(datetime.date.today(), None, "%Y" * 1000)}',
+                    'larger than'),
+                ]:
+            with self.subTest(template=template):
+                activity.email_template = '<p>%s</p>' % template
+                activity.save()
+                with self.assertRaises(render.RenderError) as context:
+                    activity.preview_email(party)
+                self.assertIn(
+                    reason, activity.render_error(context.exception, party))
+
     @settings(
         max_examples=40, deadline=None,
         suppress_health_check=[HealthCheck.too_slow])
