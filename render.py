@@ -11,6 +11,7 @@ limits of the render.
 import ast
 import datetime
 import re
+import warnings
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.header import Header
@@ -67,12 +68,16 @@ def _stand_alone(template):
 
 def _compile(Template, source):
     try:
-        template = Template(
-            source or '', filepath=FILENAME, loader=_NoLoader(),
-            lookup=sandbox.Lookup, allow_exec=False)
+        with warnings.catch_warnings():
+            # The users read the errors of their templates, not the log
+            warnings.simplefilter('ignore', SyntaxWarning)
+            template = Template(
+                source or '', filepath=FILENAME, loader=_NoLoader(),
+                lookup=sandbox.Lookup, allow_exec=False)
+            template = sandbox.sandbox(_stand_alone(template), source or '')
     except Exception as exception:
         raise _refusal(exception, source or '') or exception
-    return sandbox.sandbox(_stand_alone(template), source or '')
+    return template
 
 
 # What Genshi raises for the constructs it cannot compile (f-strings, sets…)
