@@ -147,9 +147,12 @@ def deliver(server, sender, address, smtputf8, msg):
     if server is None:
         server = get_smtp_server(strict=True)
     if smtputf8:
-        # It uses SMTPUTF8, or raises SMTPNotSupportedError when the server
-        # does not offer it
-        server.send_message(msg, sender, [address])
+        server.ehlo_or_helo_if_needed()
+        if not server.has_extn('smtputf8'):
+            raise smtplib.SMTPNotSupportedError(address)
+        server.sendmail(
+            sender, [address], render.smtputf8_bytes(msg),
+            mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
         return server
     return sendmail(sender, [address], msg, server=server, strict=True)
 
@@ -1035,10 +1038,13 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         emails, addresses, sent = [], [], []
         server = None
         try:
-            for record_activity, contact, *email in messages:
+            for record_activity, contact, from_, subject, html, text in (
+                    messages):
+                html, text = links.replace(html), links.replace(text)
                 try:
                     msg, address, smtputf8 = self._email_message(
-                        sender, record_activity, contact, *email, links)
+                        sender, record_activity, contact, from_, subject,
+                        html, text)
                 except Exception as exception:
                     failures[record_activity] = Failure(
                         self.email_error(exception, record_activity), False)
@@ -1056,9 +1062,10 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                     continue
                 sent.append(record_activity)
                 emails.append({
-                        'recipients': str(msg['To']),
-                        'subject': str(msg['Subject']),
-                        'body': msg.get_body(('html',)).get_content(),
+                        'recipients': render.address_text(
+                            contact.party.rec_name, address),
+                        'subject': subject,
+                        'body': html,
                         'resource': str(record_activity.record.record),
                         'marketing_automation_activity': self.id,
                         'marketing_automation_record': (
@@ -1099,14 +1106,13 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
     @staticmethod
     def _email_message(
-            sender, record_activity, contact, from_, subject, html, text,
-            links):
+            sender, record_activity, contact, from_, subject, html, text):
         """Return the message to the contact of the record activity, the
         address to send it to and whether it needs SMTPUTF8"""
         address, smtputf8 = render.encode_address(contact.email)
         msg = render.message(
             sender, from_ or sender, (contact.party.rec_name, address),
-            subject, links.replace(html), links.replace(text))
+            subject, html, text)
         msg['List-Unsubscribe'] = record_activity.record.list_unsubscribe
         msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
         return msg, address, smtputf8

@@ -12,11 +12,12 @@ import ast
 import datetime
 import re
 import warnings
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.header import Header
-from email.policy import default as default_policy
-from email.utils import format_datetime, parseaddr
+from email.headerregistry import Address
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
+from email.utils import format_datetime, formataddr, parseaddr
 
 import html2text
 import idna
@@ -269,47 +270,42 @@ def encode_address(address):
     return address, not local.isascii()
 
 
-class EncodedHeader(str):
-    """A header of non-ASCII text (and an address) that email.header encodes
-    and folds
+# The longest word of a header that is sent as it is, below the limit of
+# 998 characters of the lines of SMTP
+LONGEST_WORD = 900
+
+
+def encode_header(text, name):
+    """Return the text of the header name encoded and folded in lines of 78
+    characters (encoded words for non-ASCII text and long words)
 
     The policies of the e-mail package lose the spaces between the encoded
-    words that they fold. The value reads as the text (and address); the
-    policies use fold() as for their own header objects."""
-
-    def __new__(cls, name, text, address=None):
-        header = super().__new__(
-            cls, str(_address(text, address)) if address else text)
-        header.name, header.text, header.address = name, text, address
-        return header
-
-    def fold(self, *, policy):
-        value = Header(self.text, 'utf-8', header_name=self.name).encode(
-            linesep=policy.linesep, maxlinelen=policy.max_line_length)
-        if self.address:
-            value = '%s <%s>' % (value, self.address)
-        return '%s: %s%s' % (self.name, value, policy.linesep)
+    words that they fold, email.header does not."""
+    text = header_text(text)
+    charset = 'us-ascii'
+    if not text.isascii() or any(
+            len(w) > LONGEST_WORD for w in text.split()):
+        charset = 'utf-8'
+    return Header(text, charset, header_name=name).encode(maxlinelen=78)
 
 
-def _address(name, address):
+def address_text(name, address):
+    "Return the name and address as they read, for the archive"
+    name = header_text(name)
     if address.isascii():
-        return Address(name, addr_spec=address)
-    # Only the parser of ASCII addresses
-    return Address(name, *address.rsplit('@', 1))
+        return str(Address(name, addr_spec=address))
+    # The parser of the e-mail package reads only ASCII addresses
+    return str(Address(name, *address.rsplit('@', 1)))
 
 
 def _to_header(name, address):
     name = header_text(name)
-    if not name.isascii():
-        return EncodedHeader('To', name, address)
-    return _address(name, address)
-
-
-def _subject_header(subject):
-    subject = header_text(subject)
-    if not subject.isascii():
-        return EncodedHeader('Subject', subject)
-    return subject
+    if not name:
+        return address
+    elif name.isascii() and address.isascii():
+        # Quoted if needed
+        return formataddr((name, address))
+    return '%s <%s>' % (encode_header(name, 'To'), address)
 
 
 def message(sender, from_, to, subject, html, text):
@@ -320,12 +316,17 @@ def message(sender, from_, to, subject, html, text):
     characters."""
     if isinstance(to, str):
         to = parseaddr(to)
-    msg = EmailMessage(policy=default_policy)
+    msg = MIMEMultipart('alternative')
     set_from_header(msg, sender, from_)
     msg['To'] = _to_header(*to)
     msg['Date'] = format_datetime(
         datetime.datetime.now(datetime.timezone.utc))
-    msg['Subject'] = _subject_header(subject)
-    msg.set_content(text, cte='quoted-printable')
-    msg.add_alternative(html, subtype='html', cte='quoted-printable')
+    msg['Subject'] = encode_header(subject, 'Subject')
+    msg.attach(MIMEText(text, 'plain', _charset='utf-8'))
+    msg.attach(MIMEText(html, 'html', _charset='utf-8'))
     return msg
+
+
+def smtputf8_bytes(msg):
+    "Return the bytes of msg for SMTPUTF8, with its headers in UTF-8"
+    return msg.as_bytes(policy=SMTPUTF8_POLICY)

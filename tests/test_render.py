@@ -542,7 +542,7 @@ class MessageTestCase(unittest.TestCase):
         self.assertEqual(html.get_content_charset(), 'utf-8')
         self.assertEqual(text.get_content(), "Hello\n")
         self.assertEqual(
-            html.get_content(), '<html><body><p>Hello</p></body></html>\n')
+            html.get_content(), '<html><body><p>Hello</p></body></html>')
         self.assertEqual(parsed['To'], 'John <john@example.com>')
         self.assertEqual(parsed['To'].addresses[0].addr_spec,
             'john@example.com')
