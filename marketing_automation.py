@@ -11,7 +11,7 @@ import zlib
 import zoneinfo
 from collections import defaultdict, namedtuple
 from contextlib import contextmanager
-from functools import partial
+from functools import cache, partial
 from itertools import groupby
 from secrets import token_hex
 from urllib.parse import quote, urlencode, urljoin
@@ -1240,15 +1240,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         pool = Pool()
         ModelData = pool.get('ir.model.data')
         groups = (ModelData.get_id('marketing', 'group_marketing'),)
-        context = {
+        return {
             'record': TemplateRecord(record, groups),
             'datetime': sandbox.DATETIME,
+            **template_helpers(),
             }
-        for name in [
-                'format_date', 'format_datetime', 'format_timedelta',
-                'format_currency', 'format_number', 'format_number_symbol']:
-            context[name] = TemplateRecord.helper(getattr(Report, name))
-        return context
 
 
 class TemplateRecord(sandbox.TemplateRecord):
@@ -1330,6 +1326,16 @@ class TemplateRecord(sandbox.TemplateRecord):
                 *map(unwrap, args),
                 **{k: unwrap(v) for k, v in kwargs.items()})
         return helper
+
+
+@cache
+def template_helpers():
+    "Return the helpers of the templates by name"
+    return {
+        name: TemplateRecord.helper(getattr(Report, name))
+        for name in [
+            'format_date', 'format_datetime', 'format_timedelta',
+            'format_currency', 'format_number', 'format_number_symbol']}
 
 
 class Record(ModelSQL, ModelView):

@@ -239,6 +239,9 @@ class AddressError(ValueError):
 CONTROLS = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 
+NON_ASCII = re.compile(r'[^\x00-\x7f]')
+
+
 def header_text(value):
     "Return value on one line, without control characters"
     return ' '.join(CONTROLS.sub(' ', value or '').split())
@@ -260,7 +263,7 @@ def encode_address(address):
             raise AddressError(address)
     address = '%s@%s' % (local, domain)
     # The parser of the e-mail package checks only ASCII local parts
-    ascii_address = re.sub(r'[^\x00-\x7f]', 'a', address)
+    ascii_address = NON_ASCII.sub('a', address)
     try:
         parsed = Address(addr_spec=ascii_address)
     except Exception:
