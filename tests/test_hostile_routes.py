@@ -9,7 +9,6 @@ import tempfile
 import uuid
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from lxml import html as lxml_html
 from sql import Table
 
 from trytond import backend
@@ -17,11 +16,10 @@ from trytond.config import config
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, RouteTestCase
 from trytond.transaction import Transaction
-from trytond.wsgi import Base64Converter, app
+from trytond.wsgi import Base64Converter
 
 from trytond.modules.marketing_automation.tests.tools import (
-    MailClient, SentEmailsMixin, create_parties, create_welcome_scenario,
-    html_part, process)
+    SentEmailsMixin, send_welcome)
 
 TEMPLATE = """<html><body>
 <a href="https://shop.example.com/">Shop</a>
@@ -55,21 +53,7 @@ class MarketingAutomationHostileRouteTestCase(SentEmailsMixin, RouteTestCase):
 
     @classmethod
     def setUpDatabase(cls):
-        pool = Pool()
-        Scenario = pool.get('marketing.automation.scenario')
-
-        parties = create_parties(NAMES)
-        scenario = create_welcome_scenario("Hostile", TEMPLATE, [{
-                    'name': "Opened",
-                    'event': 'email_opened',
-                    }, {
-                    'name': "Clicked",
-                    'event': 'email_clicked',
-                    }])
-        Scenario.run([scenario])
-        Scenario.trigger()
-        process()
-        cls.parties = {p.name: p.id for p in parties}
+        cls.parties = send_welcome("Hostile", TEMPLATE, NAMES)
 
     def setUp(self):
         super().setUp()
@@ -78,13 +62,9 @@ class MarketingAutomationHostileRouteTestCase(SentEmailsMixin, RouteTestCase):
         self.addCleanup(logger.setLevel, logger.level)
         logger.setLevel(logging.CRITICAL)
 
-    def client(self):
-        return MailClient(app)
-
     def links(self, name):
         "Return the shop, unsubscribe, leave and image URLs of name's e-mail"
-        document = lxml_html.fromstring(html_part(self.messages[name]))
-        return document.xpath('//a/@href') + document.xpath('//img/@src')
+        return self.urls(name)
 
     def open(self, url, method='GET'):
         parts = urlsplit(url)

@@ -12,8 +12,7 @@ from trytond.transaction import Transaction
 from trytond.wsgi import Base64Converter, app
 
 from trytond.modules.marketing_automation.tests.tools import (
-    MailClient, SentEmailsMixin, create_parties, create_welcome_scenario,
-    fetch_over_http, html_part, process)
+    SentEmailsMixin, fetch_over_http, send_welcome)
 
 TEMPLATE = """<html><body>
 <p>Hello ${record.name}</p>
@@ -33,34 +32,16 @@ class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
 
     @classmethod
     def setUpDatabase(cls):
-        pool = Pool()
-        Scenario = pool.get('marketing.automation.scenario')
+        cls.parties = send_welcome(SCENARIO, TEMPLATE, NAMES)
 
-        parties = create_parties(NAMES)
-        scenario = create_welcome_scenario(SCENARIO, TEMPLATE, [{
-                    'name': "Opened",
-                    'event': 'email_opened',
-                    }, {
-                    'name': "Clicked",
-                    'event': 'email_clicked',
-                    }])
-        Scenario.run([scenario])
-        Scenario.trigger()
-        process()
-        cls.parties = {p.name: p.id for p in parties}
-
-        ShortenedURL = pool.get('web.shortened_url')
+        ShortenedURL = Pool().get('web.shortened_url')
         other = ShortenedURL(redirect_url='https://other.example.com/')
         other.save()
         cls.other_url = other.shortened_url
 
-    def client(self):
-        return MailClient(app)
-
     def links(self, name):
         "Return the shop, unsubscribe, leave and image URLs of name's e-mail"
-        document = lxml_html.fromstring(html_part(self.messages[name]))
-        return document.xpath('//a/@href') + document.xpath('//img/@src')
+        return self.urls(name)
 
     def get(self, client, url):
         parts = urlsplit(url)

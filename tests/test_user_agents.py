@@ -4,15 +4,12 @@
 import datetime as dt
 from urllib.parse import urlsplit
 
-from lxml import html as lxml_html
-
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, RouteTestCase
 from trytond.transaction import Transaction
 
 from trytond.modules.marketing_automation.tests.tools import (
-    SentEmailsMixin, create_parties, create_welcome_scenario, html_part,
-    process, recorded_user_agents)
+    SentEmailsMixin, recorded_user_agents, send_welcome)
 
 TEMPLATE = """<html><body>
 <a href="https://shop.example.com/">Shop</a>
@@ -28,18 +25,13 @@ class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
     @classmethod
     def setUpDatabase(cls):
         pool = Pool()
-        Scenario = pool.get('marketing.automation.scenario')
         RecordActivity = pool.get('marketing.automation.record.activity')
 
-        create_parties(cls.names())
-        scenario = create_welcome_scenario("User Agents", TEMPLATE, [{
+        send_welcome("User Agents", TEMPLATE, cls.names(), [{
                     'name': "Reminder",
                     'on': 'email_opened_not',
                     'delay': dt.timedelta(days=3),
                     }])
-        Scenario.run([scenario])
-        Scenario.trigger()
-        process()
 
         # The e-mails not opened now were sent a day ago
         table = RecordActivity.__table__()
@@ -62,9 +54,7 @@ class UserAgentRouteTestCase(SentEmailsMixin, RouteTestCase):
 
     def links(self, name):
         "Return the paths of the link and the image of name's e-mail"
-        document = lxml_html.fromstring(html_part(self.messages[name]))
-        link, image = (
-            document.xpath('//a/@href') + document.xpath('//img/@src'))
+        link, image = self.urls(name)
         return urlsplit(link).path, urlsplit(image).path
 
     def welcome(self, name):

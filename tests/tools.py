@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from aiosmtpd.controller import Controller
+from lxml import html as lxml_html
 from werkzeug.test import Client
 
 from trytond.config import config
@@ -20,6 +21,7 @@ from trytond.modules.marketing_automation.sandbox import (
     SandboxError, TemplateRecord)
 from trytond.pool import Pool
 from trytond.transaction import Transaction
+from trytond.wsgi import app
 
 
 # The user agent of a person who reads the e-mails in a mail client
@@ -62,6 +64,14 @@ class SentEmailsMixin:
             # The e-mails are sent when setUpDatabase commits
             super().setUpClass()
         cls.messages = {m['To'].addresses[0].username: m for m in smtp.pop()}
+
+    def client(self):
+        return MailClient(app)
+
+    def urls(self, name):
+        "Return the URLs of the links then the images of name's e-mail"
+        document = lxml_html.fromstring(html_part(self.messages[name]))
+        return document.xpath('//a/@href') + document.xpath('//img/@src')
 
 
 class SMTPSink:
@@ -265,3 +275,25 @@ def create_welcome_scenario(name, template, children=(), **values):
                 **values,
                 }])
     return scenario
+
+
+# The children of Welcome on the opens and clicks of its e-mail
+EVENT_CHILDREN = [{
+        'name': "Opened",
+        'event': 'email_opened',
+        }, {
+        'name': "Clicked",
+        'event': 'email_clicked',
+        }]
+
+
+def send_welcome(name, template, names, children=EVENT_CHILDREN):
+    """Send the e-mails of a running welcome scenario to new parties of
+    names, and return their ids by name"""
+    Scenario = Pool().get('marketing.automation.scenario')
+    parties = create_parties(names)
+    scenario = create_welcome_scenario(name, template, children)
+    Scenario.run([scenario])
+    Scenario.trigger()
+    process()
+    return {p.name: p.id for p in parties}
