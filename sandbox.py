@@ -133,7 +133,6 @@ SCALARS = (
     str, bytes, int, float, Decimal, bool, type(None),
     datetime_module.date, datetime_module.time, datetime_module.timedelta,
     range)
-CONTAINERS = (list, tuple, dict)
 
 
 def weight(value, limits=None):
