@@ -320,7 +320,7 @@ def message(sender, from_, to, subject, html, text):
     if isinstance(to, str):
         to = parseaddr(to)
     msg = MIMEMultipart('alternative')
-    set_from_header(msg, sender, from_)
+    set_from_header(msg, sender, header_text(from_))
     msg['To'] = _to_header(*to)
     msg['Date'] = format_datetime(
         datetime.datetime.now(datetime.timezone.utc))

@@ -73,7 +73,11 @@ def write_sql(party, name=None, email=None):
         table = ContactMechanism.__table__()
         cursor.execute(*table.update(
                 [table.value], [email], where=table.party == party.id))
-    # Forget the values read before
+    forget_cache()
+
+
+def forget_cache():
+    "Forget the values read before"
     for cache in Transaction().cache.values():
         cache.clear()
 
@@ -167,6 +171,28 @@ class HostileInputTestCase(unittest.TestCase):
                 'crlf-name@example.com', 'last@example.com'])
         self.assertOddParties(messages, activity)
         self.assertEqual(outcomes(activity)["Zoë"], ('done', None))
+
+    @with_transaction()
+    def test_from_header(self):
+        "A From with line breaks, stored by SQL, adds no header"
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        create_party("John", 'john@example.com')
+        activity = create_scenario()
+        table = Activity.__table__()
+        Transaction().connection.cursor().execute(*table.update(
+                [table.email_from], [
+                    'Shop <shop@example.com>\x1c\r\nBcc: evil@example.com'
+                    '\r\n\r\nBody'],
+                where=table.id == activity.id))
+        forget_cache()
+
+        (rcpt_tos, message), = self.run_process()
+
+        self.assertEqual(rcpt_tos, ['john@example.com'])
+        self.assertEqual(message.defects, [])
+        self.assertIsNone(message['Bcc'])
+        self.assertNotIn('Body', message.get_body(('html',)).get_content())
 
     @with_transaction()
     def test_long_subjects(self):
