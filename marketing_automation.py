@@ -315,11 +315,11 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         "Send Until",
         help="The time of the day until which e-mails may be sent.")
     send_weekdays = fields.MultiSelection(
-        WEEKDAYS, "Send Days",
+        WEEKDAYS, "Send Days", sort=False,
         help="The days of the week on which e-mails may be sent.\n"
         "Leave empty for every day.")
     send_timezone = fields.Selection(
-        'get_timezones', "Send Time Zone",
+        'get_timezones', "Send Time Zone", translate=False,
         help="The time zone of the hours and days to send e-mails.")
     email_max_per_run = fields.Integer(
         "Maximum E-Mails per Run",

@@ -17,7 +17,7 @@ from email.headerregistry import Address
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 import html2text
 import idna
@@ -222,6 +222,9 @@ def render(title, body, context, convert_href, image_url=None, limits=None):
 def html_to_text(html):
     converter = html2text.HTML2Text()
     converter.images_to_alt = True
+    # Wrapping would break the texts and the addresses of the links; the
+    # MIME encoding folds the long lines
+    converter.body_width = 0
     return converter.handle(html)
 
 
@@ -324,6 +327,8 @@ def message(sender, from_, to, subject, html, text):
     msg['To'] = _to_header(*to)
     msg['Date'] = format_datetime(
         datetime.datetime.now(datetime.timezone.utc))
+    msg['Message-ID'] = make_msgid(
+        domain=parseaddr(sender)[1].rpartition('@')[2] or None)
     msg['Subject'] = encode_header(subject, 'Subject')
     msg.attach(MIMEText(text, 'plain', _charset='utf-8'))
     msg.attach(MIMEText(html, 'html', _charset='utf-8'))

@@ -507,6 +507,15 @@ class TextTestCase(unittest.TestCase):
         self.assertNotIn('<p>', text)
         self.assertNotIn('color: red', text)
 
+    def test_no_wrapping(self):
+        "The words and the links of long lines are not broken"
+        link = 'https://example.com/%s' % ('x' * 100)
+        text = render.html_to_text(
+            '<p>%s<a href="%s">Se désinscrire de la liste</a></p>' % (
+                "mot " * 40, link))
+        self.assertIn('[Se désinscrire de la liste](%s)' % link, text)
+        self.assertIn("mot " * 40, text)
+
     def test_html_to_text(self):
         "html_to_text keeps the text and the link targets"
         text = render.html_to_text(
@@ -600,6 +609,22 @@ class MessageTestCase(unittest.TestCase):
         self.assertIn("Hi Zoë", plain)
         self.assertIn('https://short.example.com/?to=https://example.com/',
             plain)
+
+    def test_headers(self):
+        "The headers read back with the strict policy"
+        messages = [
+            self.parse(render.message(
+                    'news@example.com', 'news@example.com',
+                    ('Zoë', 'zoe@example.com'), "Hi", '<p/>', ''))
+            for _ in range(2)]
+        for parsed in messages:
+            self.assertEqual(parsed.defects, [])
+            self.assertEqual(parsed['Date'].datetime.utcoffset().seconds, 0)
+            self.assertTrue(parsed['Date'].endswith('+0000'))
+            self.assertTrue(parsed['Message-ID'].endswith('@example.com>'))
+            self.assertEqual(parsed['To'].addresses[0].display_name, "Zoë")
+        self.assertNotEqual(
+            messages[0]['Message-ID'], messages[1]['Message-ID'])
 
     def test_from_same_address(self):
         "From is from_ when it is the sender's address"
