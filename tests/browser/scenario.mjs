@@ -282,6 +282,16 @@ try {
             `no record activity for ${party} in ${JSON.stringify(records)}`);
     }
 
+    // The form of a record activity shows its e-mail accesses
+    await activeTab().locator('table.tree > tbody > tr').first().dblclick();
+    await idle();
+    await activeTab().locator('.form').first().waitFor();
+    result.recordActivityForm = await activeTab()
+        .locator('label', {hasText: 'E-Mail Accesses'}).count();
+    await screenshot('record-activity-form');
+    check(result.recordActivityForm > 0,
+        'the form of the record activity shows no e-mail accesses');
+
     // The same records through the menu Marketing › Automation ›
     // Scenarios › Records
     await menuRow('Records').locator('div.column-char').click();
