@@ -1626,6 +1626,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             ('waiting', 'done'),
             ('waiting', 'cancelled'),
             ('waiting', 'failed'),
+            ('failed', 'waiting'),
             }
         email_button = {
             'invisible': ((Eval('state') != 'done')
@@ -1642,6 +1643,11 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
                     **email_button,
                     'readonly': Eval('email_clicked', False),
                     'depends': email_button['depends'] + ['email_clicked'],
+                    },
+                'retry': {
+                    'invisible': Eval('state') != 'failed',
+                    'icon': 'tryton-refresh',
+                    'depends': ['state'],
                     },
                 })
 
@@ -1697,6 +1703,17 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     @Workflow.transition('failed')
     def fail(cls, record_activities):
         pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('waiting')
+    def retry(cls, record_activities):
+        "Run the failed record activities again, once their cause is fixed"
+        cls.write(record_activities, {
+                'at': datetime.datetime.now().replace(microsecond=0),
+                'executed_at': None,
+                'error': None,
+                })
 
     @classmethod
     def _due_query(cls, now):
