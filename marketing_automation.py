@@ -2140,7 +2140,23 @@ class ActivityTestEmailStart(ModelView):
         "E-Mail", required=True,
         help="The address to which the test is sent.")
     subject = fields.Char("Subject", readonly=True)
-    preview = fields.Text("Preview", readonly=True)
+    preview = fields.Text(
+        "HTML", readonly=True,
+        help="The HTML of the e-mail, with links that record nothing.")
+    preview_document = fields.Binary(
+        "Preview", readonly=True, filename='preview_filename',
+        help="The e-mail as the recipient sees it.")
+    preview_filename = fields.Char("Preview File Name", readonly=True)
+    text = fields.Text(
+        "Text", readonly=True,
+        help="The plain text of the e-mail, for the mail clients that show "
+        "no HTML.")
+    error = fields.Text(
+        "Error", readonly=True,
+        states={
+            'invisible': ~Eval('error'),
+            },
+        help="Why the e-mail cannot be rendered for the record.")
 
     @fields.depends('activity')
     def get_models(self):
@@ -2152,16 +2168,24 @@ class ActivityTestEmailStart(ModelView):
                 m for m in models if m[0] == self.activity.scenario.model]
         return models
 
-    @fields.depends('activity', 'record')
+    @fields.depends('activity', 'record', 'email')
     def on_change_record(self):
-        self.subject = self.preview = None
-        if self.activity and self.record and self.record.id >= 0:
-            try:
-                _, self.subject, self.preview, _ = (
-                    self.activity.preview_email(self.record))
-            except render.RenderError as error:
-                # Show why the e-mail cannot be rendered
-                self.preview = self.activity.render_error(error, self.record)
+        self.subject = self.preview = self.text = self.error = None
+        self.preview_document = self.preview_filename = None
+        if not self.activity or not self.record or self.record.id < 0:
+            return
+        if not self.email:
+            contact = self.record.marketing_email
+            self.email = contact.email if contact else None
+        try:
+            _, self.subject, self.preview, self.text = (
+                self.activity.preview_email(self.record))
+        except render.RenderError as error:
+            # Show why the e-mail cannot be rendered
+            self.error = self.activity.render_error(error, self.record)
+        else:
+            self.preview_document = self.preview.encode('utf-8')
+            self.preview_filename = 'preview.html'
 
 
 class Unsubscribe(Report):
