@@ -283,6 +283,10 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         'readonly': Eval('state') != 'draft',
         }
     name = fields.Char("Name", translate=True)
+    public_name = fields.Char(
+        "Public Name", translate=True,
+        help="The name that the recipients see on the unsubscribe page.\n"
+        "Leave empty to use the name.")
     model = fields.Selection(
         'get_models', "Model", required=True, states=_states)
     domain = fields.Char(

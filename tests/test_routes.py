@@ -22,7 +22,7 @@ TEMPLATE = """<html><body>
 </body></html>"""
 NAMES = [
     'open', 'click', 'unsubscribe', 'next', 'http', 'forged', 'blocked',
-    'oneclick', 'confirm']
+    'oneclick', 'confirm', 'public']
 SCENARIO = 'Routes <b>&</b>'
 
 
@@ -118,6 +118,21 @@ class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
 
         response = self.get(self.client(), unsubscribe)
         self.assertEqual(response.status_code, 200)
+
+    def set_public_name(self, public_name):
+        with Transaction().start(DB_NAME, 0) as transaction:
+            Scenario = Pool().get('marketing.automation.scenario')
+            Scenario.write(Scenario.search([]), {'public_name': public_name})
+            transaction.commit()
+
+    def test_public_name(self):
+        "The unsubscribe page shows the public name of the scenario"
+        self.set_public_name("Our <news>")
+        self.addCleanup(self.set_public_name, None)
+        _, unsubscribe, _, _ = self.links('public')
+        response = self.get(self.client(), unsubscribe)
+        self.assertIn(b'Our &lt;news&gt;', response.data)
+        self.assertNotIn(b'Routes', response.data)
 
     def test_one_click_unsubscribe(self):
         "A POST to the List-Unsubscribe URL blocks the record at once"
