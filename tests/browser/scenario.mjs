@@ -4,7 +4,7 @@
 // A marketing user's path through the Tryton web client (sao), driven in
 // Debian's Chromium by tests/test_browser.py:
 //   log in, cancel the module configuration wizard, open
-//   Marketing › Automation › Scenarios, create a scenario on parties with a
+//   Marketing › Scenarios, create a scenario on parties with a
 //   "Send E-Mail" activity, save it, run it, then (once the test has run the
 //   trigger) open its records and record activities.
 //
@@ -169,10 +169,8 @@ try {
         result.wizardCancelled = true;
     }
 
-    // 3. Marketing › Automation › Scenarios
+    // 3. Marketing › Scenarios
     await menuRow('Marketing').locator('.expander').click();
-    await idle();
-    await menuRow('Automation').locator('.expander').click();
     await idle();
     await menuRow('Scenarios').locator('div.column-char').click();
     await waitTab('Scenarios');
@@ -292,8 +290,7 @@ try {
     check(result.recordActivityForm > 0,
         'the form of the record activity shows no e-mail accesses');
 
-    // The same records through the menu Marketing › Automation ›
-    // Scenarios › Records
+    // The same records through the menu Marketing › Scenarios › Records
     await menuRow('Records').locator('div.column-char').click();
     await waitTab('Records');
     records = await rows();
