@@ -276,6 +276,28 @@ def build_database():
     return summary
 
 
+# The scheduled tasks of the module, run often by make serve so that a
+# scenario run from the client sends its e-mails at once
+MARKETING_CRONS = [
+    'marketing.automation.scenario|trigger',
+    'marketing.automation.record.activity|process',
+    ]
+
+
+def set_cron_interval(minutes=1):
+    "Run the scheduled tasks of the module every minutes"
+    from proteus import Model
+    config = connect()
+    Cron = Model.get('ir.cron', config=config)
+    crons = Cron.find([('method', 'in', MARKETING_CRONS)])
+    for cron in crons:
+        cron.interval_number = minutes
+        cron.interval_type = 'minutes'
+        cron.next_call = None
+    Cron.save(crons)
+    return len(crons)
+
+
 def ensure_database(http_port=HTTP_PORT, smtp_port=SMTP_PORT):
     """Build the demo database with its data and scenario if it does not
     exist; write CONFIG first if it does not exist (with the ports).

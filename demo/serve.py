@@ -130,6 +130,7 @@ def main(argv=None):
     print("Checking the demo database (built on the first run)", flush=True)
     try:
         database.ensure_database()
+        database.set_cron_interval(minutes=1)
     except getattr(database, 'DemoError', RuntimeError) as error:
         sys.exit("The demo database could not be built: %s" % error)
     serve_config = write_serve_config(
@@ -172,7 +173,8 @@ def main(argv=None):
         print("  database: %s" % database.DATABASE)
         print("  login:    %s" % database.ADMIN_LOGIN)
         print("  password: %s" % database.ADMIN_PASSWORD)
-        print("trytond-cron runs the scheduled tasks.")
+        print("trytond-cron triggers the running scenarios and processes "
+            "their activities every minute.")
         if smtp:
             print("The e-mails are saved in %s/" % mail_directory())
         print("Press Ctrl-C to stop.")
