@@ -300,6 +300,26 @@ try {
         check(records.some(text => text.includes(party)),
             `no record for ${party} in the menu: ${JSON.stringify(records)}`);
     }
+    // Marketing › Reporting: each report opens in its list and its graph
+    await menuRow('Reporting').locator('.expander').click();
+    await idle();
+    result.reports = {};
+    for (const name of [
+            'Scenario Totals', 'Activity Totals', 'Scenarios', 'Activities']) {
+        // The reports come after the menus of the same name
+        await menuRow(name).last().locator('div.column-char').click();
+        await waitTab(name);
+        result.reports[name] = await rows();
+        await activeTab().locator('button#switch_').click();
+        await idle();
+        await activeTab().locator('.graph').first().waitFor();
+        await screenshot('report-' + name.toLowerCase().replace(' ', '-'));
+    }
+    check(result.reports['Scenario Totals'].some(
+            text => text.includes(SCENARIO)),
+        'no total of the scenario: ' +
+        JSON.stringify(result.reports['Scenario Totals']));
+
     result.ok = true;
 } catch (error) {
     result.ok = false;
