@@ -33,8 +33,18 @@ class DatabaseNameConverter(Base64Converter):
             raise ValidationError()
 
 
+class ShortenedDatabaseNameConverter(DatabaseNameConverter):
+    """The database name of the shortened URLs
+
+    Lighter than the base64 converter of web_shortener's route of the same
+    URLs, so that werkzeug tries this module's route first."""
+    weight = Base64Converter.weight - 1
+
+
 app.url_map.converters['marketing_automation_database'] = (
     DatabaseNameConverter)
+app.url_map.converters['marketing_automation_shortened_database'] = (
+    ShortenedDatabaseNameConverter)
 
 
 @app.error_handler
@@ -105,15 +115,6 @@ def with_user_agent(func):
     return wrapper
 
 
-def decorate_endpoint(endpoint, decorator):
-    "Decorate the endpoint of the routes of another module"
-    rules = app.url_map._rules_by_endpoint.pop(endpoint, [])
-    decorated = decorator(endpoint)
-    for rule in rules:
-        rule.endpoint = decorated
-    app.url_map._rules_by_endpoint[decorated] = rules
-
-
 def without_access_on_head(func):
     "Redirect HEAD requests without recording an access"
     @wraps(func)
@@ -135,17 +136,18 @@ def shortened_head(request, pool, shortened):
     return redirect(shortened_url.redirect_url, code=301)
 
 
-def shortened_route(func):
-    """Answer not found for the databases without shortened URLs, pass the
-    user agent and change nothing on HEAD"""
-    return with_database('web.shortened_url')(
-        with_user_agent(without_access_on_head(func)))
-
-
-# The opens and clicks come through the route of the shortened URLs, the
-# user agent tells whether a machine made them and HEAD requests, which
-# change nothing, come only from machines
-decorate_endpoint(web_shortener_routes.shortened, shortened_route)
+# The opens and clicks come through the shortened URLs: this route, in front
+# of web_shortener's, answers not found for the databases without shortened
+# URLs, passes the user agent, which tells whether a machine made them, and
+# changes nothing on HEAD requests, which come only from machines
+@app.route(
+    '/s/<marketing_automation_shortened_database:database_name>$<shortened>')
+@with_database('web.shortened_url')
+@with_user_agent
+@without_access_on_head
+def shortened(request, database_name, shortened):
+    return web_shortener_routes.shortened(
+        request, database_name=database_name, shortened=shortened)
 
 
 @app.route(
