@@ -214,12 +214,6 @@ DATETIME = SimpleNamespace(
     timedelta=datetime_module.timedelta)
 
 
-def _width(width, limits):
-    if width > limits.size:
-        raise SandboxError('size')
-    limits.tick(max(width, 0))
-
-
 def _join(separator):
     def join(iterable):
         items = materialize(iterable)
@@ -247,7 +241,7 @@ def _replace(string):
 
 def _justify(method):
     def justify(width, *args):
-        _width(width, current())
+        current().check_size(max(width, 0))
         return method(width, *args)
     return justify
 

@@ -8,13 +8,12 @@ import unittest
 
 from hypothesis import HealthCheck, given, settings
 
-from trytond.config import config
 from trytond.modules.marketing_automation import render
 from trytond.modules.marketing_automation.exceptions import TemplateError
 from trytond.modules.marketing_automation.tests.test_sandbox import (
     expressions)
 from trytond.modules.marketing_automation.tests.tools import (
-    process, smtp_server)
+    process, set_marketing_config, smtp_server)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     activate_module, drop_db, with_transaction)
@@ -292,19 +291,10 @@ class HostileInputTestCase(unittest.TestCase):
                 'if record.name == "Loop" else '
                 '("x" * 10**9 if record.name == "Huge" else record.name)}'
                 '</p>'))
-        if not config.has_section('marketing'):
-            config.add_section('marketing')
-        timeout = config.get('marketing', 'automation_render_timeout')
-        config.set('marketing', 'automation_render_timeout', '1')
-        try:
-            start = time.monotonic()
-            messages = self.run_process()
-            duration = time.monotonic() - start
-        finally:
-            if timeout is None:
-                config.remove_option('marketing', 'automation_render_timeout')
-            else:
-                config.set('marketing', 'automation_render_timeout', timeout)
+        set_marketing_config(self, 'automation_render_timeout', '1')
+        start = time.monotonic()
+        messages = self.run_process()
+        duration = time.monotonic() - start
 
         self.assertReceivedOnce(
             messages, ['before@example.com', 'after@example.com'])

@@ -19,7 +19,7 @@ from trytond.transaction import Transaction
 from trytond.wsgi import Base64Converter
 
 from trytond.modules.marketing_automation.tests.tools import (
-    SentEmailsMixin, send_welcome)
+    SentEmailsMixin, send_welcome, set_marketing_config)
 
 TEMPLATE = """<html><body>
 <a href="https://shop.example.com/">Shop</a>
@@ -36,15 +36,6 @@ FOREIGN_NAMES = [
 
 def b64(name):
     return quote(Base64Converter(None).to_url(name))
-
-
-def set_unsubscribe_confirm(test, value):
-    "Set automation_unsubscribe_confirm for the duration of the test"
-    if not config.has_section('marketing'):
-        config.add_section('marketing')
-    config.set('marketing', 'automation_unsubscribe_confirm', value)
-    test.addCleanup(
-        config.remove_option, 'marketing', 'automation_unsubscribe_confirm')
 
 
 class MarketingAutomationHostileRouteTestCase(SentEmailsMixin, RouteTestCase):
@@ -118,7 +109,7 @@ class MarketingAutomationHostileRouteTestCase(SentEmailsMixin, RouteTestCase):
 
     def test_head_unsubscribe_confirm(self):
         "HEAD with confirmation answers the form and does not block"
-        set_unsubscribe_confirm(self, 'True')
+        set_marketing_config(self, 'automation_unsubscribe_confirm', 'True')
         _, unsubscribe, _, _ = self.links('headconfirm')
         self.assertPage(self.open(unsubscribe, 'HEAD'), 200)
         self.assertPage(self.open(unsubscribe), 200)
@@ -128,7 +119,8 @@ class MarketingAutomationHostileRouteTestCase(SentEmailsMixin, RouteTestCase):
         "HEAD on an unknown record answers not found"
         for confirm in ['False', 'True']:
             with self.subTest(confirm=confirm):
-                set_unsubscribe_confirm(self, confirm)
+                set_marketing_config(
+                    self, 'automation_unsubscribe_confirm', confirm)
                 self.assertNotFound(
                     self.unsubscribe_path(), 'r=unknown', method='HEAD')
 

@@ -8,7 +8,7 @@ from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
     FaultySMTPSink, RefusingSMTPSink, free_port, html_part, process,
-    run_tasks, smtp_server)
+    run_tasks, set_marketing_config, smtp_server)
 from trytond.pool import Pool
 from trytond.pyson import Eval, Greater, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
@@ -561,18 +561,13 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.run_scenario(scenario)
         return activity, reminder, thanks
 
-    def set_config(self, option, value):
-        if not config.has_section('marketing'):
-            config.add_section('marketing')
-        config.set('marketing', option, value)
-        self.addCleanup(config.remove_option, 'marketing', option)
-
     @with_transaction()
     def test_machine_open_proxy_network(self):
         "An open from a proxy is recorded but cancels no reminder"
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
-        self.set_config('automation_machine_networks', '66.249.80.0/20')
+        set_marketing_config(
+            self, 'automation_machine_networks', '66.249.80.0/20')
         activity, reminder, _ = self.machine_scenario()
         sent, = record_activities(activity)
 
@@ -605,7 +600,7 @@ class MarketingAutomationTestCase(ModuleTestCase):
         "An open at the delivery is a proxy's unless the scenario trusts it"
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
-        self.set_config('automation_machine_delay', '60')
+        set_marketing_config(self, 'automation_machine_delay', '60')
         activity, reminder, _ = self.machine_scenario()
         sent, = record_activities(activity)
 
@@ -620,7 +615,7 @@ class MarketingAutomationTestCase(ModuleTestCase):
         "A scenario may trust the events of machines"
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
-        self.set_config('automation_machine_delay', '60')
+        set_marketing_config(self, 'automation_machine_delay', '60')
         activity, reminder, _ = self.machine_scenario(
             email_machine_events=True)
         sent, = record_activities(activity)

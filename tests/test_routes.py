@@ -5,14 +5,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from lxml import html as lxml_html
 
-from trytond.config import config
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, RouteTestCase
 from trytond.transaction import Transaction
 from trytond.wsgi import Base64Converter, app
 
 from trytond.modules.marketing_automation.tests.tools import (
-    SentEmailsMixin, fetch_over_http, send_welcome)
+    SentEmailsMixin, fetch_over_http, send_welcome, set_marketing_config)
 
 TEMPLATE = """<html><body>
 <p>Hello ${record.name}</p>
@@ -147,12 +146,7 @@ class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
 
     def test_unsubscribe_confirm(self):
         "With confirmation, the link shows a form that unsubscribes"
-        if not config.has_section('marketing'):
-            config.add_section('marketing')
-        config.set('marketing', 'automation_unsubscribe_confirm', 'True')
-        self.addCleanup(
-            config.remove_option, 'marketing',
-            'automation_unsubscribe_confirm')
+        set_marketing_config(self, 'automation_unsubscribe_confirm', 'True')
         _, unsubscribe, _, _ = self.links('confirm')
 
         response = self.get(self.client(), unsubscribe)

@@ -95,6 +95,14 @@ class SMTPSink:
         return [m for _, m in messages]
 
 
+def set_marketing_config(test, option, value):
+    "Set the [marketing] option to value for the duration of the test"
+    if not config.has_section('marketing'):
+        config.add_section('marketing')
+    config.set('marketing', option, value)
+    test.addCleanup(config.remove_option, 'marketing', option)
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
