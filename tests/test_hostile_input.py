@@ -287,11 +287,14 @@ class HostileInputTestCase(unittest.TestCase):
         for name in ["Before", "Loop", "Huge", "After"]:
             create_party(name, '%s@example.com' % name.lower())
         activity = create_scenario(template=(
-                '<p>${[0 for a in range(10**5) for b in range(10**5)] '
+                '<p>${sum(1 for a in range(10**5) for b in range(10**5)) '
                 'if record.name == "Loop" else '
                 '("x" * 10**9 if record.name == "Huge" else record.name)}'
                 '</p>'))
         set_marketing_config(self, 'automation_render_timeout', '1')
+        # Large enough for the loop to run out of time before its work
+        # runs out of size, on any machine
+        set_marketing_config(self, 'automation_render_size', str(10**8))
         start = time.monotonic()
         messages = self.run_process()
         duration = time.monotonic() - start
