@@ -7,7 +7,7 @@ from secrets import token_hex
 from sql import Null
 
 from trytond.cache import Cache
-from trytond.model import fields
+from trytond.model import Index, fields
 from trytond.pool import PoolMeta
 from trytond.transaction import Transaction, without_check_access
 
@@ -35,6 +35,19 @@ class Email(metaclass=PoolMeta):
     marketing_automation_record = fields.Many2One(
         'marketing.automation.record', "Record",
         readonly=True, ondelete='SET NULL')
+    marketing_automation_message_id = fields.Char(
+        "Message-ID", readonly=True, strip=False,
+        help="The identifier of the marketing e-mail, "
+        "to which replies and bounces refer.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(
+                t, (t.marketing_automation_message_id, Index.Equality()),
+                where=t.marketing_automation_message_id != Null))
 
 
 class Configuration(metaclass=PoolMeta):

@@ -629,6 +629,8 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 ('email_clicked', "E-Mail Clicked"),
                 ('email_clicked_not', "E-Mail Not Clicked"),
                 ], "On",
+            help="The event of the parent e-mail after which the activity "
+            "runs, or whose absence at the end of the delay runs it.",
             states={
                 'invisible': ~Eval('parent_action').in_(list(EVENTS)),
                 }),
@@ -660,7 +662,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             },
         help="Leave empty to use the value defined in the configuration.")
     email_title = fields.Char(
-        "E-Mail Title", translate=True, states=_email_states,
+        "E-Mail Subject", translate=True, states=_email_states,
         help="The subject of the e-mail, a Genshi text template.\n"
         'The record is represented by "record".')
     email_template = fields.Text(
@@ -1074,6 +1076,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                         'marketing_automation_activity': self.id,
                         'marketing_automation_record': (
                             record_activity.record.id),
+                        'marketing_automation_message_id': msg['Message-ID'],
                         })
                 addresses.append(contact.email)
         finally:
@@ -1212,7 +1215,8 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             addresses=[{'address': email}],
             subject=subject,
             body=html,
-            resource=self).save()
+            resource=self,
+            marketing_automation_message_id=msg['Message-ID']).save()
 
     @classmethod
     @ModelView.button_action(
@@ -1554,7 +1558,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         fields.Selection('get_activity_actions', "Activity Action"),
         'on_change_with_activity_action')
     at = fields.DateTime(
-        "At", states={
+        "Scheduled At", help="When the activity is due.",
+        states={
             'readonly': Eval('state') != 'waiting',
             })
     executed_at = fields.DateTime(
@@ -1588,6 +1593,14 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             'invisible': ~Eval('email_clicked', False),
             },
         help="Whether only a scanner clicked on the e-mail.")
+    email_message_id = fields.Function(fields.Char(
+            "Message-ID",
+            states={
+                'invisible': ~Eval('email_sent', False),
+                },
+            help="The identifier of the e-mail, "
+            "to which replies and bounces refer."),
+        'get_email_message_id', searcher='search_email_message_id')
     email_accesses = fields.Function(fields.One2Many(
             'web.shortened_url.access', None, "E-Mail Accesses",
             states={
@@ -1996,6 +2009,38 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
                 record_activities, 'create_date', 'url', method=method):
             accesses[record].append((date, url))
         return accesses
+
+    @classmethod
+    def _email_archive(cls):
+        "Return the record activities joined to their archived e-mails"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        table = cls.__table__()
+        email = Email.__table__()
+        return table, email, table.join(email, condition=(
+                (email.marketing_automation_record == table.record)
+                & (email.marketing_automation_activity == table.activity)))
+
+    @classmethod
+    def get_email_message_id(cls, record_activities, name):
+        message_ids = {ra.id: None for ra in record_activities}
+        table, email, query = cls._email_archive()
+        cursor = Transaction().connection.cursor()
+        for sub_ids in grouped_slice(message_ids, 1000):
+            cursor.execute(*query.select(
+                    table.id, email.marketing_automation_message_id,
+                    where=reduce_ids(table.id, sub_ids)))
+            message_ids.update(cursor)
+        return message_ids
+
+    @classmethod
+    def search_email_message_id(cls, name, clause):
+        _, operator, value = clause
+        Operator = fields.SQL_OPERATORS[operator]
+        table, email, query = cls._email_archive()
+        return [('id', 'in', query.select(table.id,
+                    where=Operator(
+                        email.marketing_automation_message_id, value)))]
 
     @classmethod
     def get_email_accesses(cls, record_activities, name):

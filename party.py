@@ -11,7 +11,7 @@ class Party(MarketingAutomationMixin, metaclass=PoolMeta):
 
     marketing_scenario_unsubscribed = fields.Many2Many(
         'party.party-unsubscribed-marketing.automation.scenario',
-        'party', 'scenario', "Marketing Automation Scenario Unsubscribed")
+        'party', 'scenario', "Unsubscribed Scenarios")
 
     def get_marketing_party(self, name):
         return self.id
