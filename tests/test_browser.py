@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -42,6 +43,29 @@ PARTIES = {
     'Bob Browser': 'bob@example.com',
     }
 SCENARIO = "Welcome new parties"
+# The scenario that the test prepares, with a tree of activities, so that
+# every list of the walk has rows: e-mails sent, opened and failed
+NEWSLETTER = "Newsletter"
+NEWSLETTER_ACTIVITIES = [{
+        'name': "Welcome",
+        'action': 'send_email',
+        'email_title': "Welcome ${record.name}",
+        'email_template': (
+            '<p>Hello ${record.name}, '
+            '<a href="https://shop.example.com/">visit the shop</a></p>'),
+        'children': [('create', [{
+                        'name': "Follow-up",
+                        'on': 'email_opened',
+                        'action': 'send_email',
+                        'email_title': "Thank you",
+                        'email_template': '<p>Thank you</p>',
+                        }])],
+        }, {
+        'name': "Broken",
+        'action': 'send_email',
+        'email_title': "Broken",
+        'email_template': '<p>${record.no_such_field}</p>',
+        }]
 ACTIVITY = "Welcome e-mail"
 EMAIL_TITLE = "Welcome ${record.name}"
 EMAIL_TEMPLATE = (
@@ -107,6 +131,9 @@ class BrowserTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        from aiosmtpd.controller import Controller
+
+        from trytond.modules.marketing_automation.tests.tools import SMTPSink
         cls.started = time.monotonic()
         cls.tmp = tempfile.TemporaryDirectory(
             prefix='marketing-automation-browser-')
@@ -118,6 +145,11 @@ class BrowserTestCase(unittest.TestCase):
 
         cls.port = _free_port()
         cls.url = 'http://127.0.0.1:%s' % cls.port
+        cls.smtp = SMTPSink()
+        smtp_server = Controller(
+            cls.smtp, hostname='127.0.0.1', port=_free_port())
+        smtp_server.start()
+        cls.addClassCleanup(smtp_server.stop)
         cls.config = tmp / 'trytond.conf'
         (tmp / 'db').mkdir()
         cls.config.write_text(
@@ -135,7 +167,7 @@ class BrowserTestCase(unittest.TestCase):
                 'db': tmp / 'db',
                 'port': cls.port,
                 'root': cls.web_root,
-                'smtp': _free_port(),
+                'smtp': smtp_server.port,
                 })
         # trytond-admin initializes an SQLite database that exists
         (tmp / 'db' / ('%s.sqlite' % DATABASE)).touch()
@@ -225,6 +257,7 @@ class BrowserTestCase(unittest.TestCase):
             URL=self.url, DATABASE=DATABASE, LOGIN=LOGIN, PASSWORD=PASSWORD,
             SCREENSHOTS=str(SCREENSHOTS), CHROMIUM=CHROMIUM,
             SCENARIO_NAME=SCENARIO, ACTIVITY_NAME=ACTIVITY,
+            NEWSLETTER_NAME=NEWSLETTER,
             EMAIL_TITLE=EMAIL_TITLE, EMAIL_TEMPLATE=EMAIL_TEMPLATE,
             PARTIES=json.dumps(list(PARTIES)), TMPDIR=self.tmp.name)
         node = subprocess.Popen(
@@ -258,6 +291,8 @@ class BrowserTestCase(unittest.TestCase):
                 break
             if line == 'TRIGGER':
                 self.triggered = self.helper('trigger')
+                self.open_emails()
+                self.helper('process')
                 node.stdin.write('CONTINUE\n')
                 node.stdin.flush()
             elif line.startswith('RESULT '):
@@ -274,30 +309,83 @@ class BrowserTestCase(unittest.TestCase):
         self.assertEqual(node.returncode, 0)
         return result
 
+    def open_emails(self):
+        "Open the e-mails sent, as the recipients' mail client does"
+        from lxml import html as lxml_html
+
+        from trytond.modules.marketing_automation.tests.tools import (
+            MAIL_CLIENT, html_part)
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+        opener = urllib.request.build_opener(NoRedirect)
+        self.sent = self.smtp.pop()
+        for message in self.sent:
+            document = lxml_html.fromstring(html_part(message))
+            for image in document.xpath('//img/@src'):
+                path = urlparse(image)._replace(scheme='', netloc='').geturl()
+                request = urllib.request.Request(
+                    self.url + path, headers={'User-Agent': MAIL_CLIENT})
+                # The open is recorded before the redirection to the image
+                with self.assertRaises(urllib.error.HTTPError) as context:
+                    opener.open(request, timeout=30)
+                self.assertEqual(context.exception.code, 301)
+                context.exception.close()
+
     def test_scenario_in_web_client(self):
-        "Create, save and run a scenario in the web client, see its records"
+        """Create, save and run a scenario in the web client, then walk every
+        view of the module on the e-mails sent, opened and failed"""
         result = self._browse()
 
         self.assertTrue(result.get('wizardCancelled'))
+        self.assertEqual(result['pageErrors'], [])
+        self.assertEqual(result['consoleErrors'], [])
         self.assertEqual(result['domain'], '[]')
         self.assertEqual(result['state'], 'Running')
         # On a draft scenario, the parties that match the domain
         self.assertEqual(result['recordCount'], str(len(PARTIES)))
         self.assertEqual(
             result['recordCountAfterTrigger'], str(len(PARTIES)))
-        self.assertEqual(result['pageErrors'], [])
 
         # What the trigger found
         self.assertEqual(
-            sorted(self.triggered['records']), sorted(PARTIES))
+            sorted(map(tuple, self.triggered['records'])),
+            sorted((scenario, name)
+                for scenario in [SCENARIO, NEWSLETTER] for name in PARTIES))
         self.assertEqual(
-            sorted(map(tuple, self.triggered['record_activities'])),
-            sorted((name, ACTIVITY, 'waiting') for name in PARTIES))
+            sorted(ra for ra in map(tuple, self.triggered['record_activities'])
+                if ra[1] == ACTIVITY),
+            sorted((name, ACTIVITY, 'done') for name in PARTIES))
+
+        # The follow-up is under the welcome e-mail in the scenario
+        self.assertTrue(
+            any('Follow-up' in row for row in result['activityTree']))
+
+        # Test E-Mail: the preview for Alice, sent to her
+        self.assertEqual(result['testEmail']['subject'], "Welcome Alice Browser")
+        self.assertEqual(result['testEmail']['email'], 'alice@example.com')
+        self.assertIn("Hello Alice Browser", result['testEmail']['text'])
+        test_email, = [
+            m for m in self.smtp.pop() if m['Subject'].startswith('[Test]')]
+        self.assertEqual(test_email['Subject'], "[Test] Welcome Alice Browser")
+        self.assertEqual(test_email['To'].addresses[0].addr_spec,
+            'alice@example.com')
+        # and the error of a broken template, for Bob
+        self.assertIn('"Broken"', result['testEmailError'])
+        self.assertIn('Line 1', result['testEmailError'])
+        self.assertIn('no field "no_such_field"', result['testEmailError'])
+
+        # The record activities: the Message-ID, the failed ones and why
+        self.assertTrue(
+            result['recordActivityForm']['messageId'].startswith('<'))
+        self.assertEqual(len(result['failed']), len(PARTIES))
+        self.assertTrue(all('Broken' in row for row in result['failed']))
+        self.assertIn('no field "no_such_field"', result['failedError'])
+        self.assertTrue(result['archivedEmail']['messageId'].startswith('<'))
+        self.assertIn(result['archivedEmail']['activity'], {"Welcome", ACTIVITY})
 
         # What the web client saved
-        scenarios = self.helper('check')['scenarios']
-        self.assertEqual(len(scenarios), 1)
-        scenario, = scenarios
+        scenario, = self.helper('check')['scenarios']
         self.assertEqual(scenario['name'], SCENARIO)
         self.assertEqual(scenario['model'], 'party.party')
         self.assertEqual(scenario['domain'], '[]')
@@ -314,7 +402,10 @@ class BrowserTestCase(unittest.TestCase):
 
         screenshots = sorted(p.name for p in SCREENSHOTS.glob('*.png'))
         self.assertNotIn('failure.png', screenshots)
-        for name in ['running', 'records', 'record-activities']:
+        for name in [
+                'running', 'records', 'record-activities', 'activity-tree',
+                'test-email-preview', 'record-activities-failed',
+                'archived-email', 'party']:
             self.assertTrue(
                 any(s.endswith('-%s.png' % name) for s in screenshots),
                 screenshots)
@@ -332,23 +423,44 @@ def _connect(config_file, database_name):
 
 
 def _prepare(database_name):
-    "Create the parties that will enter the scenario"
+    """Create the parties that will enter the scenarios and the running
+    scenario with a tree of activities"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     with Transaction().start(database_name, 0) as transaction:
-        Party = Pool().get('party.party')
+        pool = Pool()
+        Party = pool.get('party.party')
+        Scenario = pool.get('marketing.automation.scenario')
         Party.create([{
                     'name': name,
                     'contact_mechanisms': [('create', [{
                                     'type': 'email', 'value': email,
                                     }])],
                     } for name, email in PARTIES.items()])
+        newsletter, = Scenario.create([{
+                    'name': NEWSLETTER,
+                    'model': 'party.party',
+                    'domain': '[]',
+                    'activities': [('create', NEWSLETTER_ACTIVITIES)],
+                    }])
+        Scenario.run([newsletter])
         transaction.commit()
     return {'parties': list(PARTIES)}
 
 
+def _run_tasks():
+    "Run the queued tasks as trytond does after the commit of a request"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    Queue = Pool().get('ir.queue')
+    transaction = Transaction()
+    while transaction.tasks:
+        Queue(transaction.tasks.pop(0)).run()
+
+
 def _trigger(database_name):
-    "Run the cron job that lets the records enter the running scenarios"
+    """Run the cron jobs that let the records enter the running scenarios
+    and that send the e-mails"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     with Transaction().start(database_name, 0) as transaction:
@@ -357,17 +469,33 @@ def _trigger(database_name):
         Record = pool.get('marketing.automation.record')
         RecordActivity = pool.get('marketing.automation.record.activity')
         Scenario.trigger()
+        RecordActivity.process()
+        _run_tasks()
         transaction.commit()
         return {
-            'records': [r.record.rec_name for r in Record.search([])],
+            'records': [
+                (r.scenario.name, r.record.rec_name)
+                for r in Record.search([])],
             'record_activities': [
                 (ra.record.record.rec_name, ra.activity.name, ra.state)
                 for ra in RecordActivity.search([])],
             }
 
 
+def _process(database_name):
+    "Run the cron job that runs the activities due"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    with Transaction().start(database_name, 0) as transaction:
+        RecordActivity = Pool().get('marketing.automation.record.activity')
+        RecordActivity.process()
+        _run_tasks()
+        transaction.commit()
+        return {}
+
+
 def _check(database_name):
-    "Return the scenarios as saved by the web client"
+    "Return the scenario as saved by the web client"
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     with Transaction().start(database_name, 0, readonly=True):
@@ -390,12 +518,15 @@ def _check(database_name):
                             'email_template': a.email_template,
                             'children': len(a.children),
                             } for a in s.activities],
-                    } for s in Scenario.search([])]}
+                    } for s in Scenario.search([('name', '=', SCENARIO)])]}
 
 
 def main(argv):
     command, config_file, database_name = argv
-    commands = {'prepare': _prepare, 'trigger': _trigger, 'check': _check}
+    commands = {
+        'prepare': _prepare, 'trigger': _trigger, 'process': _process,
+        'check': _check,
+        }
     _connect(config_file, database_name)
     print(json.dumps(commands[command](database_name)))
 
