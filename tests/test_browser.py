@@ -315,6 +315,7 @@ class BrowserTestCase(unittest.TestCase):
 
         from trytond.modules.marketing_automation.tests.tools import (
             MAIL_CLIENT, html_part)
+
         class NoRedirect(urllib.request.HTTPRedirectHandler):
             def redirect_request(self, *args, **kwargs):
                 return None
@@ -362,7 +363,8 @@ class BrowserTestCase(unittest.TestCase):
             any('Follow-up' in row for row in result['activityTree']))
 
         # Test E-Mail: the preview for Alice, sent to her
-        self.assertEqual(result['testEmail']['subject'], "Welcome Alice Browser")
+        self.assertEqual(
+            result['testEmail']['subject'], "Welcome Alice Browser")
         self.assertEqual(result['testEmail']['email'], 'alice@example.com')
         self.assertIn("Hello Alice Browser", result['testEmail']['text'])
         test_email, = [
@@ -382,7 +384,8 @@ class BrowserTestCase(unittest.TestCase):
         self.assertTrue(all('Broken' in row for row in result['failed']))
         self.assertIn('no field "no_such_field"', result['failedError'])
         self.assertTrue(result['archivedEmail']['messageId'].startswith('<'))
-        self.assertIn(result['archivedEmail']['activity'], {"Welcome", ACTIVITY})
+        self.assertIn(
+            result['archivedEmail']['activity'], {"Welcome", ACTIVITY})
 
         # What the web client saved
         scenario, = self.helper('check')['scenarios']
