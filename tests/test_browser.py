@@ -1,17 +1,20 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-"""A marketing user's path through the Tryton web client, in Chromium
+"""A marketing user's path through the Tryton web client, in Chromium, and
+every view of the module in the desktop client, on Xvfb
 
 The test creates its own SQLite database (with trytond-admin) and serves it
 with the web client (sao, built by demo/sao.py) on loopback; the Node script
 tests/browser/scenario.mjs drives Debian's Chromium through playwright-core
 (installed under tests/browser/node_modules when missing). The screenshots
-are written in var/browser/.
+are written in var/browser/. Then tests/desktop/walk.py opens every view in
+the Tryton desktop client of the series (installed in var/desktop-venv with
+Debian's Python, for GTK 3) on the same server.
 
 This module also runs as a script, for the steps that need trytond on the
 test database in a process of their own:
 
-    python test_browser.py prepare|trigger|check CONFIG DATABASE
+    python test_browser.py prepare|trigger|process|check CONFIG DATABASE
 """
 import importlib.util
 import json
@@ -35,6 +38,13 @@ ROOT = TESTS.parent
 BROWSER = TESTS / 'browser'
 SCREENSHOTS = ROOT / 'var' / 'browser'
 CHROMIUM = '/usr/bin/chromium'
+# The desktop client runs with Debian's Python, for its PyGObject and GTK 3,
+# in a virtual environment of its own with the tryton package of the series
+DESKTOP = TESTS / 'desktop'
+DESKTOP_PYTHON = '/usr/bin/python3'
+DESKTOP_VENV = ROOT / 'var' / 'desktop-venv'
+DESKTOP_CLIENT = 'tryton>=7.0,<7.1'
+DESKTOP_TIMEOUT = 180
 DATABASE = 'browser'
 LOGIN = 'admin'
 PASSWORD = 'Marketing-Browser-7'
@@ -121,7 +131,20 @@ def _script(name):
     return str(path) if path.exists() else name
 
 
+def _desktop_skip_reason():
+    if not shutil.which('xvfb-run'):
+        return "xvfb-run is missing: install Debian's xvfb and xauth"
+    check = subprocess.run([DESKTOP_PYTHON, '-c',
+            'import gi; gi.require_version("Gtk", "3.0")'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if check.returncode:
+        return ("GTK 3 for %s is missing: install Debian's python3-gi, "
+            "python3-gi-cairo and gir1.2-gtk-3.0" % DESKTOP_PYTHON)
+    return None
+
+
 SKIP_REASON = _skip_reason()
+DESKTOP_SKIP_REASON = SKIP_REASON or _desktop_skip_reason()
 
 
 @unittest.skipIf(SKIP_REASON, SKIP_REASON)
@@ -332,6 +355,51 @@ class BrowserTestCase(unittest.TestCase):
                     opener.open(request, timeout=30)
                 self.assertEqual(context.exception.code, 301)
                 context.exception.close()
+
+    @classmethod
+    def _desktop_python(cls):
+        "Return the Python of the desktop client, installed when missing"
+        python = DESKTOP_VENV / 'bin' / 'python'
+        if not python.exists():
+            cls._run([DESKTOP_PYTHON, '-m', 'venv', '--system-site-packages',
+                    str(DESKTOP_VENV)])
+        check = subprocess.run([str(python), '-c', 'import tryton'],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if check.returncode:
+            cls._run([str(python), '-m', 'pip', 'install', '--quiet',
+                    DESKTOP_CLIENT], timeout=600)
+        return str(python)
+
+    @unittest.skipIf(DESKTOP_SKIP_REASON, DESKTOP_SKIP_REASON)
+    def test_views_in_desktop_client(self):
+        """Every view of the module opens in the desktop client, and the
+        Test E-Mail wizard previews the e-mail"""
+        home = Path(self.tmp.name) / 'desktop-home'
+        home.mkdir(exist_ok=True)
+        output = self._run(['xvfb-run', '-a', self._desktop_python(),
+                str(DESKTOP / 'walk.py'), '127.0.0.1:%s' % self.port,
+                DATABASE, LOGIN],
+            timeout=DESKTOP_TIMEOUT, cwd=str(home), env=_environ(
+                HOME=str(home), PASSWORD=PASSWORD,
+                PARTY=next(iter(PARTIES))))
+        results = [line for line in output.splitlines()
+            if line.startswith('RESULT ')]
+        self.assertTrue(results, output)
+        result = json.loads(results[-1][len('RESULT '):])
+
+        self.assertEqual(result['errors'], [])
+        shown = '\n'.join(result['shown'])
+        for view in [
+                'act_scenario_form: tree', 'act_scenario_form: form',
+                'act_activity_tree: tree', 'act_activity_tree: form',
+                'act_record_form: form', 'act_record_activity_form: form',
+                'act_reporting_scenario: graph',
+                'act_reporting_activity_total: graph',
+                'ir.act_email_form: form', 'party.act_party_form: form']:
+            self.assertIn(view, shown)
+        self.assertIn(
+            "Test E-Mail: subject Welcome Alice Browser, "
+            "e-mail alice@example.com", shown)
 
     def test_scenario_in_web_client(self):
         """Create, save and run a scenario in the web client, then walk every
