@@ -724,6 +724,53 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertNotIn('<img', html_part(message))
 
     @with_transaction()
+    def test_delivered_headers(self):
+        """A delivered e-mail reads back with the strict policy of the e-mail
+        package, with each header a mail administrator expects"""
+        pool = Pool()
+        Email = pool.get('ir.email')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        create_party("Zoë Martin", 'zoe@example.com')
+        scenario = create_scenario()
+        create_activity(scenario, action='send_email', email_title="Hi Zoë")
+        before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+        self.run_scenario(scenario)
+
+        message, = self.smtp.pop()
+        self.assertEqual(message.defects, [])
+        for part in message.walk():
+            self.assertEqual(part.defects, [], part.get_content_type())
+        self.assertEqual(sorted(message.keys()), sorted([
+                    'Content-Type', 'MIME-Version', 'From', 'To', 'Date',
+                    'Message-ID', 'Subject', 'List-Unsubscribe',
+                    'List-Unsubscribe-Post']))
+        self.assertEqual(message['Subject'], "Hi Zoë")
+        self.assertEqual(message['To'].addresses[0].display_name, "Zoë Martin")
+        self.assertEqual(
+            message['To'].addresses[0].addr_spec, 'zoe@example.com')
+        self.assertEqual(message['From'].addresses[0].addr_spec,
+            config.get('email', 'from'))
+        date = message['Date'].datetime
+        self.assertEqual(date.utcoffset(), dt.timedelta(0))
+        self.assertTrue(message['Date'].endswith('+0000'))
+        self.assertLessEqual(before, date)
+        self.assertLessEqual(date, dt.datetime.now(dt.timezone.utc))
+        message_id = message['Message-ID']
+        self.assertRegex(message_id, r'^<[^<>@\s]+@[^<>@\s]+>$')
+        email, = Email.search([])
+        self.assertEqual(email.marketing_automation_message_id, message_id)
+        record_activity, = RecordActivity.search([
+                ('email_message_id', '=', message_id),
+                ])
+        self.assertTrue(record_activity.email_sent)
+        self.assertEqual(record_activity.email_message_id, message_id)
+        self.assertEqual(message.get_content_type(), 'multipart/alternative')
+        self.assertEqual(
+            [p.get_content_type() for p in message.iter_parts()],
+            ['text/plain', 'text/html'])
+
+    @with_transaction()
     def test_list_unsubscribe(self):
         "The e-mails carry the one-click unsubscribe headers"
         pool = Pool()
@@ -731,15 +778,8 @@ class MarketingAutomationTestCase(ModuleTestCase):
         create_party("John", 'john@example.com')
         scenario = create_scenario()
         create_activity(scenario, action='send_email')
-        if not config.has_section('marketing'):
-            config.add_section('marketing')
-        mailto = config.get(
-            'marketing', 'automation_unsubscribe_mailto', default='')
-        config.set(
-            'marketing', 'automation_unsubscribe_mailto',
-            'leave@example.com')
-        self.addCleanup(
-            config.set, 'marketing', 'automation_unsubscribe_mailto', mailto)
+        set_marketing_config(
+            self, 'automation_unsubscribe_mailto', 'leave@example.com')
 
         self.run_scenario(scenario)
 
