@@ -113,12 +113,12 @@ class MarketingAutomationTestCase(ModuleTestCase):
         "A title or template that Genshi cannot parse is refused"
         scenario = create_scenario()
         for title, template, field in [
-                ("${", TEMPLATE, "Title"),
-                ("{% foo %}", TEMPLATE, "Title"),
-                ("${a b}", TEMPLATE, "Title"),
-                ("Hello", "<html><body>", "Template"),
-                ("Hello", "<p>${</p>", "Template"),
-                ("Hello", '<p py:if="">x</p>', "Template"),
+                ("${", TEMPLATE, "E-Mail Subject"),
+                ("{% foo %}", TEMPLATE, "E-Mail Subject"),
+                ("${a b}", TEMPLATE, "E-Mail Subject"),
+                ("Hello", "<html><body>", "E-Mail Template"),
+                ("Hello", "<p>${</p>", "E-Mail Template"),
+                ("Hello", '<p py:if="">x</p>', "E-Mail Template"),
                 ]:
             with self.subTest(title=title, template=template):
                 self.assertInvalid(
