@@ -41,7 +41,7 @@ from trytond.url import http_host
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 from trytond.wsgi import Base64Converter
 
-from . import machine, render, sandbox
+from . import delivery, machine, render, sandbox
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
     TemplateError, TextError)
@@ -157,19 +157,38 @@ def deliver(server, sender, address, smtputf8, msg):
     return sendmail(sender, [address], msg, server=server, strict=True)
 
 
+def smtp_connections():
+    "Return how many SMTP connections deliver the e-mails of a batch at once"
+    return max(config.getint(
+            'marketing', 'automation_smtp_connections', default=8), 1)
+
+
+def _smtp_answer(code, answer):
+    "Return the text of an answer of the SMTP server"
+    if isinstance(answer, bytes):
+        answer = answer.decode('utf-8', 'replace')
+    return ('%s %s' % (code, answer)).strip()
+
+
 def _smtp_failure(exception):
     "Return the Failure of an exception of the SMTP delivery"
     if isinstance(exception, smtplib.SMTPNotSupportedError):
         return Failure(gettext('marketing_automation.msg_email_smtputf8'),
             False)
     elif isinstance(exception, smtplib.SMTPRecipientsRefused):
-        codes = [c for c, _ in exception.recipients.values()]
-        return Failure(str(exception.recipients), min(codes, default=0) < 500)
+        (address, (code, answer)), = exception.recipients.items()
+        return Failure(gettext('marketing_automation.msg_email_refused',
+                address=address, answer=_smtp_answer(code, answer)),
+            code < 500)
     elif isinstance(exception, smtplib.SMTPResponseException):
-        return Failure(
-            _error_message(exception), exception.smtp_code < 500)
+        return Failure(gettext('marketing_automation.msg_email_smtp_error',
+                answer=_smtp_answer(
+                    exception.smtp_code, exception.smtp_error)),
+            exception.smtp_code < 500)
     # Connection errors are temporary
-    return Failure(_error_message(exception), True)
+    return Failure(gettext(
+            'marketing_automation.msg_email_connection_error',
+            error=_error_message(exception)), True)
 
 
 def insert(Model, rows):
@@ -435,8 +454,9 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         record = Record.__table__()
         cursor = Transaction().connection.cursor()
 
-        result = {n: dict.fromkeys(map(int, scenarios), 0) for n in names}
-        for sub_ids in grouped_slice(scenarios):
+        ids = list(map(int, scenarios))
+        result = {n: dict.fromkeys(ids, 0) for n in names}
+        for sub_ids in grouped_slice(ids, Transaction().database.IN_MAX):
             cursor.execute(*record.select(
                     record.scenario, Count(Literal('*')),
                     Sum(Case((record.blocked, 1), else_=0)),
@@ -575,7 +595,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         cursor = transaction.connection.cursor()
         now = datetime.datetime.now()
         activities = list(self.activities)
-        for sub_ids in grouped_slice(ids):
+        for sub_ids in grouped_slice(ids, transaction.database.IN_MAX):
             references = {'%s,%s' % (self.model, i): i for i in sub_ids}
             cursor.execute(*record.insert([
                         record.scenario, record.record, record.uuid,
@@ -779,8 +799,9 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             'email_clicked_machine': count(
                 record_activity.email_clicked_machine),
             }
-        result = {n: dict.fromkeys(map(int, activities), 0) for n in names}
-        for sub_ids in grouped_slice(activities):
+        ids = list(map(int, activities))
+        result = {n: dict.fromkeys(ids, 0) for n in names}
+        for sub_ids in grouped_slice(ids, Transaction().database.IN_MAX):
             cursor.execute(*record_activity.select(
                     record_activity.activity,
                     *(columns[n] for n in names),
@@ -1041,58 +1062,43 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 messages.append((record_activity, *email))
         links.shorten()
 
-        emails, addresses, sent = [], [], []
-        server = None
+        outgoing = {}
+        for record_activity, contact, from_, subject, html, text in messages:
+            html, text = links.replace(html), links.replace(text)
+            try:
+                msg, address, smtputf8 = self._email_message(
+                    sender, record_activity, contact, from_, subject,
+                    html, text)
+            except Exception as exception:
+                failures[record_activity] = Failure(
+                    self.email_error(exception, record_activity), False)
+                continue
+            outgoing[record_activity] = (
+                contact, subject, html, msg, address, smtputf8)
+
+        def send(server, message):
+            _, _, _, msg, address, smtputf8 = message
+            return deliver(server, sender, address, smtputf8, msg)
+        results = {}
         try:
-            for record_activity, contact, from_, subject, html, text in (
-                    messages):
-                html, text = links.replace(html), links.replace(text)
-                try:
-                    msg, address, smtputf8 = self._email_message(
-                        sender, record_activity, contact, from_, subject,
-                        html, text)
-                except Exception as exception:
-                    failures[record_activity] = Failure(
-                        self.email_error(exception, record_activity), False)
-                    continue
-                try:
-                    server = deliver(server, sender, address, smtputf8, msg)
-                except Exception as exception:
-                    failures[record_activity] = _smtp_failure(exception)
-                    if not isinstance(exception, (
-                                smtplib.SMTPRecipientsRefused,
-                                smtplib.SMTPResponseException,
-                                smtplib.SMTPNotSupportedError)):
-                        # The connection is lost
-                        server = None
-                    continue
-                sent.append(record_activity)
-                emails.append({
-                        'recipients': render.address_text(
-                            contact.party.rec_name, address),
-                        'subject': subject,
-                        'body': html,
-                        'resource': str(record_activity.record.record),
-                        'marketing_automation_activity': self.id,
-                        'marketing_automation_record': (
-                            record_activity.record.id),
-                        'marketing_automation_message_id': msg['Message-ID'],
-                        })
-                addresses.append(contact.email)
+            delivery.deliver_all(
+                outgoing.items(), send, smtp_connections(), results)
         finally:
-            if server is not None:
-                try:
-                    server.quit()
-                except (smtplib.SMTPException, OSError):
-                    pass
             # Record what was sent even if the batch was interrupted, and
             # never lose it for the archive
+            sent = [ra for ra, e in results.items() if e is None]
             RecordActivity.write(sent, {'email_sent': True})
             try:
                 with savepoint():
-                    self._archive(emails, addresses)
+                    self._archive([
+                            (ra, *outgoing[ra]) for ra in sent])
             except Exception:
                 logger.exception("%s: the sent e-mails are not archived", self)
+        for record_activity in outgoing:
+            exception = results.get(
+                record_activity, smtplib.SMTPServerDisconnected())
+            if exception is not None:
+                failures[record_activity] = _smtp_failure(exception)
         return failures
 
     def _render_email_of(self, record_activity, links, templates):
@@ -1137,18 +1143,30 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             record=record.rec_name if record else '',
             exception=_exception_text(exception))
 
-    @staticmethod
-    def _archive(emails, addresses):
-        "Archive the e-mails sent to the addresses"
+    def _archive(self, sent):
+        """Archive the e-mails sent, tuples of the record activity, the
+        contact, the subject, the HTML, the message and the address"""
         pool = Pool()
         Email = pool.get('ir.email')
         EmailAddress = pool.get('ir.email.address')
-        if emails:
-            insert(EmailAddress, [{
-                        'email': email_id,
-                        'address': address,
-                        } for email_id, address in zip(
-                        insert(Email, emails), addresses)])
+        if not sent:
+            return
+        emails = [{
+                'recipients': render.address_text(
+                    contact.party.rec_name, address),
+                'subject': subject,
+                'body': html,
+                'resource': str(record_activity.record.record),
+                'marketing_automation_activity': self.id,
+                'marketing_automation_record': record_activity.record.id,
+                'marketing_automation_message_id': msg['Message-ID'],
+                } for record_activity, contact, subject, html, msg, address, _
+            in sent]
+        insert(EmailAddress, [{
+                    'email': email_id,
+                    'address': contact.email,
+                    } for email_id, (_, contact, *_) in zip(
+                    insert(Email, emails), sent)])
 
     def render_email(self, record, convert_href, image_url, templates=None):
         """Return the from, subject, HTML and text of the e-mail to record
@@ -1754,7 +1772,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
                 & (record_activity.at != Null)
                 & (record_activity.at <= now)
                 & ~record.blocked
-                & reduce_ids(record.scenario, running),
+                & reduce_ids(record.scenario, list(map(int, running))),
                 order_by=[record_activity.at.asc, record_activity.id.asc]))
 
     @classmethod
@@ -1802,7 +1820,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         cursor = transaction.connection.cursor()
         table = cls.__table__()
         query = table.select(table.id,
-            where=reduce_ids(table.id, record_activities)
+            where=reduce_ids(table.id, list(map(int, record_activities)))
             & (table.state == 'waiting'))
         if database.has_select_for():
             For = database.get_select_for_skip_locked()
@@ -1857,7 +1875,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         at = activity.due_at(now)
-        for sub_ids in grouped_slice(record_ids):
+        for sub_ids in grouped_slice(record_ids, transaction.database.IN_MAX):
             cursor.execute(*table.insert([
                         table.record, table.activity, table.state, table.at,
                         table.email_opened, table.email_clicked,
@@ -1896,7 +1914,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             records[parent].add(record.id)
         children = []
         for parent, record_ids in records.items():
-            for sub_ids in grouped_slice(record_ids):
+            for sub_ids in grouped_slice(
+                    record_ids, Transaction().database.IN_MAX):
                 children.extend(cls.search([
                             ('state', '=', state),
                             ('record', 'in', list(sub_ids)),
@@ -2026,7 +2045,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         message_ids = {ra.id: None for ra in record_activities}
         table, email, query = cls._email_archive()
         cursor = Transaction().connection.cursor()
-        for sub_ids in grouped_slice(message_ids, 1000):
+        for sub_ids in grouped_slice(
+                message_ids, Transaction().database.IN_MAX):
             cursor.execute(*query.select(
                     table.id, email.marketing_automation_message_id,
                     where=reduce_ids(table.id, sub_ids)))
@@ -2060,7 +2080,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         shortened_url = ShortenedURL.__table__()
         access = URLAccess.__table__()
         cursor = Transaction().connection.cursor()
-        for sub_activities in grouped_slice(record_activities):
+        for sub_activities in grouped_slice(
+                record_activities, Transaction().database.IN_MAX):
             where = shortened_url.record.in_(
                 [str(ra) for ra in sub_activities])
             if method:

@@ -7,8 +7,8 @@ from trytond.model.exceptions import RequiredValidationError
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
-    FaultySMTPSink, RefusingSMTPSink, free_port, html_part, process,
-    run_tasks, set_marketing_config, smtp_server)
+    FaultySMTPSink, RefusingSMTPSink, RelaySMTPSink, free_port, html_part,
+    process, run_tasks, set_marketing_config, smtp_server)
 from trytond.pool import Pool
 from trytond.pyson import Eval, Greater, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
@@ -684,6 +684,64 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(len(set(received)), parties)
         self.assertEqual(activity.record_count, parties)
         self.assertEqual(len(Email.search([])), parties)
+
+    @with_transaction()
+    def test_concurrent_delivery_faults(self):
+        """Over several connections to a slow relay that refuses, drops and
+        asks to come back, each e-mail is sent once or fails with the answer
+        of the server"""
+        pool = Pool()
+        Email = pool.get('ir.email')
+        addresses = {'party%s@example.com' % i for i in range(40)}
+        for address in addresses:
+            create_party(address.split('@')[0], address)
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        refused = {'party3@example.com', 'party17@example.com'}
+        relay = RelaySMTPSink(latency=0.02, refused=refused, drop=11, busy=23)
+        set_marketing_config(self, 'automation_smtp_connections', '4')
+
+        with smtp_server(relay):
+            self.run_scenario(scenario)
+
+        received = [a for rcpt_tos, _ in relay.messages for a in rcpt_tos]
+        self.assertEqual(sorted(received), sorted(addresses - refused))
+        for record_activity in record_activities(activity):
+            address = record_activity.record.record.email
+            with self.subTest(address=address):
+                if address in refused:
+                    self.assertEqual(record_activity.state, 'failed')
+                    self.assertFalse(record_activity.email_sent)
+                    self.assertEqual(record_activity.error, (
+                            'The SMTP server refused the e-mail to "%s" '
+                            'with the answer: 550 No such user here'
+                            % address))
+                else:
+                    self.assertEqual(record_activity.state, 'done')
+                    self.assertTrue(record_activity.email_sent)
+        self.assertEqual(
+            sorted(a.address for e in Email.search([]) for a in e.addresses),
+            sorted(addresses - refused))
+        # The connections delivered at once, no more than configured
+        self.assertGreater(relay.most_in_progress, 1)
+        self.assertLessEqual(relay.most_in_progress, 4)
+
+    @with_transaction()
+    def test_one_connection(self):
+        "With one SMTP connection, the e-mails are delivered one by one"
+        addresses = {'party%s@example.com' % i for i in range(5)}
+        for address in addresses:
+            create_party(address.split('@')[0], address)
+        scenario = create_scenario()
+        create_activity(scenario, action='send_email')
+        relay = RelaySMTPSink(latency=0.01)
+        set_marketing_config(self, 'automation_smtp_connections', '1')
+
+        with smtp_server(relay):
+            self.run_scenario(scenario)
+
+        self.assertEqual(len(relay.messages), len(addresses))
+        self.assertEqual(relay.most_in_progress, 1)
 
     @with_transaction()
     def test_rates(self):

@@ -1,6 +1,7 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 "Real servers on loopback for the tests"
+import asyncio
 import csv
 import email
 import email.policy
@@ -140,6 +141,69 @@ class FaultySMTPSink(SMTPSink):
         return '250 OK'
 
     async def handle_DATA(self, server, session, envelope):
+        self.datas += 1
+        if self.datas == self.drop:
+            server.transport.close()
+            return '421 Closing'
+        return await super().handle_DATA(server, session, envelope)
+
+
+class RelaySMTPSink(SMTPSink):
+    """Answer MAIL, RCPT and the end of DATA after latency seconds, like a
+    relay some distance away, serving the connections concurrently
+
+    It refuses the recipients of refused for good, drops the connection
+    instead of accepting the message number drop, and answers 421 (and
+    closes) to the MAIL number busy. It counts the most transactions that
+    were in progress at once."""
+
+    def __init__(self, latency=0, refused=(), drop=None, busy=None):
+        super().__init__()
+        self.latency = latency
+        self.refused = set(refused)
+        self.drop, self.busy = drop, busy
+        self.mails = self.datas = 0
+        self.in_progress = self.most_in_progress = 0
+
+    async def wait(self):
+        if self.latency:
+            await asyncio.sleep(self.latency)
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        await self.wait()
+        self.mails += 1
+        if self.mails == self.busy:
+            server.transport.close()
+            return '421 Too many messages, come back later'
+        self.begin(session)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return '250 OK'
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        await self.wait()
+        if address in self.refused:
+            return '550 No such user here'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+    async def handle_RSET(self, server, session, envelope):
+        self.end(session)
+        return '250 OK'
+
+    def begin(self, session):
+        session.in_progress = True
+        self.in_progress += 1
+        self.most_in_progress = max(self.most_in_progress, self.in_progress)
+
+    def end(self, session):
+        if getattr(session, 'in_progress', False):
+            session.in_progress = False
+            self.in_progress -= 1
+
+    async def handle_DATA(self, server, session, envelope):
+        await self.wait()
+        self.end(session)
         self.datas += 1
         if self.datas == self.drop:
             server.transport.close()
