@@ -37,6 +37,7 @@ the database (with the statistics that autovacuum left, if any) then after an
 ANALYZE of their tables, and tells for each whether an index is used.
 """
 import argparse
+import asyncio
 import cProfile
 import datetime
 import functools
@@ -97,13 +98,32 @@ logger = logging.getLogger('bench')
 
 
 class CountingHandler:
-    "An SMTP handler that counts the accepted messages and forgets them"
+    """An SMTP handler that counts the accepted messages and forgets them,
+    answering MAIL, RCPT and the end of DATA after latency seconds like a
+    relay some distance away (the connections are served concurrently)"""
 
-    def __init__(self, count, size):
+    def __init__(self, count, size, latency=0):
         self.count = count
         self.size = size
+        self.latency = latency
+
+    async def wait(self):
+        if self.latency:
+            await asyncio.sleep(self.latency)
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        await self.wait()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return '250 OK'
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        await self.wait()
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
 
     async def handle_DATA(self, server, session, envelope):
+        await self.wait()
         with self.count.get_lock():
             self.count.value += 1
         with self.size.get_lock():
@@ -111,9 +131,10 @@ class CountingHandler:
         return '250 OK'
 
 
-def _run_sink(port, count, size, ready, stop):
+def _run_sink(port, count, size, latency, ready, stop):
     controller = Controller(
-        CountingHandler(count, size), hostname='127.0.0.1', port=port)
+        CountingHandler(count, size, latency), hostname='127.0.0.1',
+        port=port)
     controller.start()
     ready.set()
     try:
@@ -126,7 +147,7 @@ class SMTPSink:
     """A real SMTP server on loopback that counts the messages, in its own
     process like a mail server (not competing for the GIL of trytond)"""
 
-    def __init__(self):
+    def __init__(self, latency=0):
         context = multiprocessing.get_context('spawn')
         self._count = context.Value('q', 0)
         self._size = context.Value('q', 0)
@@ -135,7 +156,7 @@ class SMTPSink:
         self.port = free_port()
         self._process = context.Process(
             target=_run_sink, name='bench-smtp-sink', daemon=True,
-            args=(self.port, self._count, self._size, self._ready,
+            args=(self.port, self._count, self._size, latency, self._ready,
                 self._stop))
 
     def start(self):
@@ -234,6 +255,19 @@ def parse_args(args=None):
         choices=['trigger', 'process', 'open', 'process_opened'],
         help="profile the phase with cProfile: the stats and the top 40 "
         "functions go to var/bench/ (the timings include its overhead)")
+    parser.add_argument('--smtp-latency', type=float, default=0,
+        metavar='MS',
+        help="the SMTP server answers MAIL, RCPT and the end of DATA after "
+        "MS milliseconds, like a relay some distance away (default: "
+        "%(default)s)")
+    parser.add_argument('--smtp-connections', type=int, default=None,
+        help="[marketing] automation_smtp_connections (default: the "
+        "module's)")
+    parser.add_argument('--workers', type=int, default=0,
+        help="run the queued batches in N trytond-worker processes with "
+        "[queue] worker on, the cron only queueing them (PostgreSQL only; "
+        "default: %(default)s, the batches run after the commit of the "
+        "cron in this process)")
     parser.add_argument('--explain', action='store_true',
         help="after the phases, print the EXPLAIN ANALYZE plans of the hot "
         "queries, before and after an ANALYZE of their tables, and tell "
@@ -241,6 +275,8 @@ def parse_args(args=None):
     options = parser.parse_args(args)
     if options.explain and options.backend != 'postgresql':
         parser.error("--explain needs --backend postgresql")
+    if options.workers and options.backend != 'postgresql':
+        parser.error("--workers needs --backend postgresql")
     return options
 
 
@@ -298,6 +334,12 @@ class Bench:
         if self.options.batch_size:
             batch_size = 'automation_batch_size = %s\n' % (
                 self.options.batch_size)
+        if self.options.smtp_connections:
+            batch_size += 'automation_smtp_connections = %s\n' % (
+                self.options.smtp_connections)
+        queue = ''
+        if self.options.workers:
+            queue = "[queue]\nworker = True\n\n"
         self.config_path.write_text(
             "# written by bench/run.py\n"
             "[database]\n" + database + "language = en\n\n"
@@ -306,8 +348,10 @@ class Bench:
             "from = Benchmark <bench@example.com>\n\n"
             "[web]\n"
             "hostname = 127.0.0.1:8000\n\n"
+            "%s"
             "[marketing]\n"
-            "automation_base = %s\n" % (smtp_port, BASE) + batch_size)
+            "automation_base = %s\n" % (smtp_port, queue, BASE)
+            + batch_size)
 
     def create_database(self):
         "Create the database and activate the module with trytond-admin"
@@ -432,9 +476,10 @@ class Bench:
         if name in self.options.profile:
             profile = cProfile.Profile()
         queries = self.queries.count
-        reset_peak_rss()
+        workers = self.worker_pids()
+        reset_peak_rss(workers)
         rss = rss_mb()
-        cpu = time.process_time()
+        cpu = time.process_time() + cpu_seconds(workers)
         started = time.perf_counter()
         if profile:
             profile.enable()
@@ -444,13 +489,14 @@ class Bench:
             if profile:
                 profile.disable()
             seconds = time.perf_counter() - started
-            cpu = time.process_time() - cpu
+            cpu = time.process_time() + cpu_seconds(workers) - cpu
         queries = self.queries.count - queries
         self.phases.append({
                 'phase': name,
                 'records': records,
                 'seconds': seconds,
                 'cpu_seconds': cpu,
+                'cpu_ms_per_record': cpu * 1000 / records if records else None,
                 'rate': records / seconds if seconds else None,
                 'queries': queries,
                 'queries_per_record': queries / records if records else None,
@@ -458,6 +504,8 @@ class Bench:
                 'peak_rss_mb': peak_rss_mb(),
                 # What the phase added above the memory of the set-up
                 'peak_rss_growth_mb': peak_rss_mb() - rss,
+                'workers_peak_rss_mb': max(
+                    (peak_rss_mb(pid) for pid in workers), default=None),
                 })
         if profile:
             self.dump_profile(name, profile)
@@ -484,11 +532,74 @@ class Bench:
                 self.name, 0, context={'_skip_warnings': True}) as transaction:
             method()
             transaction.commit()
+        if self.workers:
+            return self.wait_tasks()
         count = 0
         while transaction.tasks:
             run_task(self.name, transaction.tasks.pop())
             count += 1
         return count
+
+    # Workers ----------------------------------------------------------
+
+    def start_workers(self):
+        "Start the trytond-worker processes of --workers"
+        self.workers = None
+        if not self.options.workers:
+            return
+        environ = {k: v for k, v in os.environ.items()
+            if not k.startswith('TRYTOND')}
+        if self.module_path:
+            environ['BENCH_MODULE_PATH'] = str(self.module_path)
+        self.worker_log = open(self.var / ('%s-worker.log' % self.name), 'w')
+        self.workers = subprocess.Popen([sys.executable, '-m', 'bench.worker',
+                '-c', str(self.config_path), '-d', self.name,
+                '-n', str(self.options.workers)],
+            cwd=ROOT, env=environ, stdout=self.worker_log,
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        # The main process and its pool of processes
+        while len(process_tree(self.workers.pid)) <= self.options.workers:
+            if self.workers.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "trytond-worker did not start, see %s"
+                    % self.worker_log.name)
+            time.sleep(0.1)
+
+    def stop_workers(self):
+        if not self.workers:
+            return
+        self.workers.terminate()
+        try:
+            self.workers.wait(10)
+        except subprocess.TimeoutExpired:
+            self.workers.kill()
+            self.workers.wait()
+        self.worker_log.close()
+
+    def worker_pids(self):
+        return process_tree(self.workers.pid) if self.workers else []
+
+    def wait_tasks(self):
+        "Wait until the workers finished the queued tasks and return them"
+        import psycopg2
+        uri = urllib.parse.urlparse(self.options.uri)
+        conn = psycopg2.connect(uri._replace(path='/' + self.name).geturl())
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute('SELECT count(*) FROM ir_queue')
+                total, = cursor.fetchone()
+                while True:
+                    cursor.execute('SELECT count(*) FROM ir_queue '
+                        'WHERE finished_at IS NULL')
+                    if not cursor.fetchone()[0]:
+                        break
+                    time.sleep(0.02)
+                cursor.execute('DELETE FROM ir_queue')
+        finally:
+            conn.close()
+        return total
 
     def count(self, model, domain):
         from trytond.transaction import Transaction
@@ -786,14 +897,24 @@ class Bench:
                 self.n, self.backend, module['commit'], module['digest'],
                 ' + modified ' + ', '.join(module['modified'])
                 if module['modified'] else ''))
+        print("SMTP latency %s ms, %s, SMTP connections: %s" % (
+                self.options.smtp_latency,
+                '%s trytond-worker processes' % self.options.workers
+                if self.options.workers else 'batches run by this process',
+                self.options.smtp_connections or "the module's default"))
         header = ('phase', 'records', 'seconds', 'records/s', 'cpu s',
-            'queries', 'queries/record', 'peak RSS MB', '+MB')
+            'cpu ms/record', 'queries', 'queries/record', 'peak RSS MB',
+            '+MB', 'workers MB')
         rows = [(p['phase'], str(p['records']), '%.3f' % p['seconds'],
                 '%.1f' % p['rate'], '%.3f' % p['cpu_seconds'],
+                '%.2f' % p['cpu_ms_per_record'],
                 str(p['queries']),
                 '%.1f' % p['queries_per_record'],
                 '%.1f' % p['peak_rss_mb'],
-                '%.1f' % p['peak_rss_growth_mb']) for p in self.phases]
+                '%.1f' % p['peak_rss_growth_mb'],
+                '%.1f' % p['workers_peak_rss_mb']
+                if p['workers_peak_rss_mb'] is not None else '-')
+            for p in self.phases]
         widths = [max(len(r[i]) for r in [header] + rows)
             for i in range(len(header))]
         line = '  '.join('-' * w for w in widths)
@@ -808,8 +929,9 @@ class Bench:
         print("messages received: %s (%.1f MB), peak RSS of the process "
             "(with the set-up): %.1f MB, load average: %.2f" % (
                 sink.count, sink.size / 1e6, maxrss_mb(), os.getloadavg()[0]))
-        print("cpu s: the CPU time of trytond's process, not of the "
-            "database server nor of the SMTP server")
+        print("cpu s: the CPU time of trytond's processes (this one and the "
+            "workers), not of the database server nor of the SMTP server; "
+            "queries: of this process only")
         if self.options.profile:
             print("profiled (timings include the profiler): %s" % (
                     ', '.join(self.extra.get('profiles', []))))
@@ -825,9 +947,15 @@ class Bench:
         result = {
             'n': self.n,
             'backend': self.backend,
+            'smtp_latency_ms': self.options.smtp_latency,
+            'smtp_connections': self.options.smtp_connections,
+            'workers': self.options.workers,
             'phases': {p['phase']: {
                     'seconds': round(p['seconds'], 4),
                     'cpu_seconds': round(p['cpu_seconds'], 4),
+                    'cpu_ms_per_record': round(p['cpu_ms_per_record'], 3),
+                    'workers_peak_rss_mb': p['workers_peak_rss_mb'] and round(
+                        p['workers_peak_rss_mb'], 1),
                     'rate': round(p['rate'], 1),
                     'queries': p['queries'],
                     'queries_per_record': round(p['queries_per_record'], 2),
@@ -995,13 +1123,43 @@ def maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def reset_peak_rss():
-    "Start measuring the peak RSS anew (Linux), as the set-up makes its own"
-    try:
-        with open('/proc/self/clear_refs', 'w') as fp:
-            fp.write('5')
-    except OSError:
-        pass
+def process_tree(pid):
+    "Return pid and the pids of its descendants (Linux)"
+    pids = [pid]
+    for parent in pids:
+        try:
+            for task in os.listdir('/proc/%s/task' % parent):
+                with open('/proc/%s/task/%s/children' % (parent, task)) as fp:
+                    pids.extend(int(p) for p in fp.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def cpu_seconds(pids):
+    "Return the CPU time that the processes pids used so far (Linux)"
+    ticks = 0
+    for pid in pids:
+        try:
+            with open('/proc/%s/stat' % pid) as fp:
+                # After the command, which may have spaces
+                fields = fp.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        # utime and stime
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf('SC_CLK_TCK')
+
+
+def reset_peak_rss(pids=()):
+    """Start measuring the peak RSS anew (Linux) of this process and of the
+    processes pids, as the set-up makes its own"""
+    for pid in ['self', *pids]:
+        try:
+            with open('/proc/%s/clear_refs' % pid, 'w') as fp:
+                fp.write('5')
+        except OSError:
+            pass
 
 
 def rss_mb():
@@ -1016,10 +1174,10 @@ def rss_mb():
     return 0
 
 
-def peak_rss_mb():
+def peak_rss_mb(pid='self'):
     "Return the peak RSS since the last reset (Linux) or of the process"
     try:
-        with open('/proc/self/status') as fp:
+        with open('/proc/%s/status' % pid) as fp:
             for line in fp:
                 if line.startswith('VmHWM:'):
                     return int(line.split()[1]) / 1024
@@ -1033,7 +1191,7 @@ def main(args=None):
     logging.basicConfig(
         level=logging.WARNING, format='%(levelname)s %(name)s %(message)s')
     bench = Bench(options)
-    sink = SMTPSink()
+    sink = SMTPSink(options.smtp_latency / 1000)
     sink.start()
     loaded = False
     try:
@@ -1055,7 +1213,11 @@ def main(args=None):
             "%.1f s (not measured)" % (
                 setup['database'], setup['pool'], bench.n, setup['data']),
             flush=True)
-        bench.run_phases(sink)
+        bench.start_workers()
+        try:
+            bench.run_phases(sink)
+        finally:
+            bench.stop_workers()
         if options.explain:
             try:
                 bench.explain()
