@@ -47,17 +47,24 @@ test: venv
 	fi; \
 	exit $$status
 
+# Each run caches the database of the activated modules (DB_CACHE of
+# trytond's tests) in a directory of its own, removed after it: the tests
+# and scenarios restore it instead of activating the modules again.
 test-sqlite: venv
 	@echo "=== Testing on SQLite ==="
-	TRYTOND_DATABASE_URI=sqlite:// DB_NAME=:memory: \
-		$(VENV_PYTHON) $(UNITTEST)
+	@cache=$$(mktemp -d); \
+	TRYTOND_DATABASE_URI=sqlite:// DB_NAME=:memory: DB_CACHE=$$cache \
+		$(VENV_PYTHON) $(UNITTEST); \
+	status=$$?; rm -rf $$cache; exit $$status
 
 test-postgresql: venv
 	@if [ -z "$(POSTGRESQL_URI)" ]; then \
 		echo "POSTGRESQL_URI is not set" >&2; exit 1; fi
 	@echo "=== Testing on PostgreSQL ($(POSTGRESQL_URI)) ==="
+	@cache=$$(mktemp -d); \
 	TRYTOND_DATABASE_URI=$(POSTGRESQL_URI) DB_NAME=$(PG_DB_NAME) \
-		$(VENV_PYTHON) $(UNITTEST)
+		DB_CACHE=$$cache $(VENV_PYTHON) $(UNITTEST); \
+	status=$$?; rm -rf $$cache; exit $$status
 
 demo: venv
 	$(VENV_PYTHON) -m demo.run
