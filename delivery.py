@@ -4,7 +4,8 @@
 
 A relay answers each SMTP command after a network round trip: one connection
 spends most of its time waiting. The messages of a batch are shared by a few
-threads, each with its own connection that it reuses for many messages.
+threads, each with its own connection that it reuses for many messages,
+while the next messages are being rendered.
 The threads only talk SMTP: the records are read before and written after,
 in the thread of the transaction."""
 import smtplib
@@ -17,53 +18,77 @@ CONNECTION_KEPT = (
     smtplib.SMTPResponseException,
     smtplib.SMTPNotSupportedError,
     )
+# What tells a thread that no message will come any more
+_CLOSED = object()
 
 
-def deliver_all(messages, send, connections, results):
-    """Send the messages, pairs of a key and a message, over at most
-    connections SMTP connections at once
+class Delivery:
+    """Send the messages put, over at most connections SMTP connections at
+    once, as a context manager that waits for them at its end
 
     send(server, message) sends message through server, or through a new
     connection when server is None, and returns the server to use next.
     results receives for each key the exception that its message raised, or
     None once the server accepted it, as soon as it is known: a batch that
     is interrupted keeps what was sent."""
-    jobs = SimpleQueue()
-    for job in messages:
-        jobs.put(job)
 
-    def work():
+    def __init__(self, send, connections, results):
+        self.send = send
+        self.connections = max(connections, 1)
+        self.results = results
+        self.jobs = SimpleQueue()
+        self.threads = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, type_, value, traceback):
+        if type_ is not None:
+            # Send nothing more of an interrupted batch
+            self.discard()
+        for _ in self.threads:
+            self.jobs.put(_CLOSED)
+        for thread in self.threads:
+            thread.join()
+
+    def put(self, key, message):
+        "Queue the message of key, to be sent as soon as a connection is free"
+        self.jobs.put((key, message))
+        if len(self.threads) < self.connections:
+            thread = threading.Thread(
+                target=self.work,
+                name='marketing-smtp-%s' % len(self.threads))
+            self.threads.append(thread)
+            thread.start()
+
+    def discard(self):
+        "Forget the messages that no connection has taken yet"
+        try:
+            while True:
+                self.jobs.get_nowait()
+        except Empty:
+            pass
+
+    def work(self):
         server = None
         try:
             while True:
-                try:
-                    key, message = jobs.get_nowait()
-                except Empty:
+                job = self.jobs.get()
+                if job is _CLOSED:
                     break
+                key, message = job
                 try:
-                    server = send(server, message)
+                    server = self.send(server, message)
                 except Exception as exception:
-                    results[key] = exception
+                    self.results[key] = exception
                     if not isinstance(exception, CONNECTION_KEPT):
                         # The connection is lost
                         server = None
                 else:
-                    results[key] = None
+                    self.results[key] = None
         finally:
             if server is not None:
                 close(server)
-
-    count = min(connections, len(messages))
-    if count <= 1:
-        work()
-        return
-    threads = [
-        threading.Thread(target=work, name='marketing-smtp-%s' % i)
-        for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
 
 def close(server):

@@ -160,7 +160,7 @@ def deliver(server, sender, address, smtputf8, msg):
 def smtp_connections():
     "Return how many SMTP connections deliver the e-mails of a batch at once"
     return max(config.getint(
-            'marketing', 'automation_smtp_connections', default=8), 1)
+            'marketing', 'automation_smtp_connections', default=16), 1)
 
 
 def _smtp_answer(code, answer):
@@ -1038,51 +1038,30 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return result
 
     def execute_send_email(self, record_activities):
-        """Send the e-mails, each delivered to the SMTP server at once, and
-        return the failures by record activity
+        """Send the e-mails and return the failures by record activity
 
+        The e-mails are rendered by chunks, and those of a chunk delivered
+        to the SMTP server while the next chunk is rendered.
         Whatever the record, the address or the template of a message
         raises, the message fails alone."""
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
         sender = email_sender()
-        failures = {}
-        links = ShortenedLinks()
-        messages = []
+        failures, outgoing, results = {}, {}, {}
         templates = {}
-        for record_activity in record_activities:
-            try:
-                email = self._render_email_of(
-                    record_activity, links, templates)
-            except Exception as exception:
-                failures[record_activity] = Failure(
-                    self.email_error(exception, record_activity), False)
-                continue
-            if email:
-                messages.append((record_activity, *email))
-        links.shorten()
-
-        outgoing = {}
-        for record_activity, contact, from_, subject, html, text in messages:
-            html, text = links.replace(html), links.replace(text)
-            try:
-                msg, address, smtputf8 = self._email_message(
-                    sender, record_activity, contact, from_, subject,
-                    html, text)
-            except Exception as exception:
-                failures[record_activity] = Failure(
-                    self.email_error(exception, record_activity), False)
-                continue
-            outgoing[record_activity] = (
-                contact, subject, html, msg, address, smtputf8)
 
         def send(server, message):
             _, _, _, msg, address, smtputf8 = message
             return deliver(server, sender, address, smtputf8, msg)
-        results = {}
         try:
-            delivery.deliver_all(
-                outgoing.items(), send, smtp_connections(), results)
+            with delivery.Delivery(
+                    send, smtp_connections(), results) as deliveries:
+                for chunk in grouped_slice(
+                        record_activities, self._render_chunk_size()):
+                    for record_activity, message in self._email_messages(
+                            chunk, sender, templates, failures):
+                        outgoing[record_activity] = message
+                        deliveries.put(record_activity, message)
         finally:
             # Record what was sent even if the batch was interrupted, and
             # never lose it for the archive
@@ -1100,6 +1079,41 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             if exception is not None:
                 failures[record_activity] = _smtp_failure(exception)
         return failures
+
+    @classmethod
+    def _render_chunk_size(cls):
+        "How many e-mails are rendered before they are delivered"
+        return 20
+
+    def _email_messages(self, record_activities, sender, templates, failures):
+        """Yield the record activities and the contact, subject, HTML,
+        message, address and SMTPUTF8 flag of their e-mail, with their links
+        shortened, and add to failures the record activities that fail"""
+        links = ShortenedLinks()
+        rendered = []
+        for record_activity in record_activities:
+            try:
+                email = self._render_email_of(
+                    record_activity, links, templates)
+            except Exception as exception:
+                failures[record_activity] = Failure(
+                    self.email_error(exception, record_activity), False)
+                continue
+            if email:
+                rendered.append((record_activity, *email))
+        links.shorten()
+        for record_activity, contact, from_, subject, html, text in rendered:
+            html, text = links.replace(html), links.replace(text)
+            try:
+                msg, address, smtputf8 = self._email_message(
+                    sender, record_activity, contact, from_, subject,
+                    html, text)
+            except Exception as exception:
+                failures[record_activity] = Failure(
+                    self.email_error(exception, record_activity), False)
+                continue
+            yield record_activity, (
+                contact, subject, html, msg, address, smtputf8)
 
     def _render_email_of(self, record_activity, links, templates):
         """Return the contact, from, subject, HTML and text of the e-mail of
