@@ -5,22 +5,11 @@
     BENCH_MODULE_PATH=var/bench/module-<commit> python -m bench.worker ...
 
 It takes the arguments of trytond-worker and does what its script does."""
-import os
-
-from bench.run import use_module_path
+from bench.admin import configure
 
 
 def main():
-    if os.environ.get('BENCH_MODULE_PATH'):
-        use_module_path(os.environ['BENCH_MODULE_PATH'])
-    import trytond.commandline as commandline
-    from trytond.config import config
-
-    parser = commandline.get_parser_worker()
-    options = parser.parse_args()
-    config.update_etc(options.configfile)
-    commandline.config_log(options)
-
+    options = configure('get_parser_worker')
     # Import after the configuration is read
     import trytond.worker as worker
     from trytond.pool import Pool
