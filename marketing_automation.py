@@ -51,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 # Why an action could not be executed and whether to try again later
 Failure = namedtuple('Failure', ['message', 'retry'])
+# An e-mail of a batch, ready to be delivered then archived
+Outgoing = namedtuple('Outgoing', [
+        'email', 'name', 'subject', 'html', 'msg', 'address', 'smtputf8'])
 
 WEEKDAYS = [
     ('0', "Monday"),
@@ -1050,9 +1053,10 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         failures, outgoing, results = {}, {}, {}
         templates = {}
 
-        def send(server, message):
-            _, _, _, msg, address, smtputf8 = message
-            return deliver(server, sender, address, smtputf8, msg)
+        def send(server, outgoing):
+            return deliver(
+                server, sender, outgoing.address, outgoing.smtputf8,
+                outgoing.msg)
         try:
             with delivery.Delivery(
                     send, smtp_connections(), results) as deliveries:
@@ -1069,8 +1073,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             RecordActivity.write(sent, {'email_sent': True})
             try:
                 with savepoint():
-                    self._archive([
-                            (ra, *outgoing[ra]) for ra in sent])
+                    self._archive([(ra, outgoing[ra]) for ra in sent])
             except Exception:
                 logger.exception("%s: the sent e-mails are not archived", self)
         for record_activity in outgoing:
@@ -1086,9 +1089,9 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return 20
 
     def _email_messages(self, record_activities, sender, templates, failures):
-        """Yield the record activities and the contact, subject, HTML,
-        message, address and SMTPUTF8 flag of their e-mail, with their links
-        shortened, and add to failures the record activities that fail"""
+        """Yield the record activities and the Outgoing of their e-mail,
+        with their links shortened, and add to failures the record activities
+        that fail"""
         links = ShortenedLinks()
         rendered = []
         for record_activity in record_activities:
@@ -1104,16 +1107,17 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         links.shorten()
         for record_activity, contact, from_, subject, html, text in rendered:
             html, text = links.replace(html), links.replace(text)
+            name = contact.party.rec_name
             try:
                 msg, address, smtputf8 = self._email_message(
-                    sender, record_activity, contact, from_, subject,
-                    html, text)
+                    sender, record_activity, name, contact.email, from_,
+                    subject, html, text)
             except Exception as exception:
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
-            yield record_activity, (
-                contact, subject, html, msg, address, smtputf8)
+            yield record_activity, Outgoing(
+                contact.email, name, subject, html, msg, address, smtputf8)
 
     def _render_email_of(self, record_activity, links, templates):
         """Return the contact, from, subject, HTML and text of the e-mail of
@@ -1133,13 +1137,12 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
     @staticmethod
     def _email_message(
-            sender, record_activity, contact, from_, subject, html, text):
-        """Return the message to the contact of the record activity, the
-        address to send it to and whether it needs SMTPUTF8"""
-        address, smtputf8 = render.encode_address(contact.email)
+            sender, record_activity, name, email, from_, subject, html, text):
+        """Return the message to name at the e-mail address of the record
+        activity, the address to send it to and whether it needs SMTPUTF8"""
+        address, smtputf8 = render.encode_address(email)
         msg = render.message(
-            sender, from_ or sender, (contact.party.rec_name, address),
-            subject, html, text)
+            sender, from_ or sender, (name, address), subject, html, text)
         msg['List-Unsubscribe'] = record_activity.record.list_unsubscribe
         msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
         return msg, address, smtputf8
@@ -1158,8 +1161,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             exception=_exception_text(exception))
 
     def _archive(self, sent):
-        """Archive the e-mails sent, tuples of the record activity, the
-        contact, the subject, the HTML, the message and the address"""
+        "Archive the e-mails sent, pairs of record activity and Outgoing"
         pool = Pool()
         Email = pool.get('ir.email')
         EmailAddress = pool.get('ir.email.address')
@@ -1167,19 +1169,18 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             return
         emails = [{
                 'recipients': render.address_text(
-                    contact.party.rec_name, address),
-                'subject': subject,
-                'body': html,
+                    outgoing.name, outgoing.address),
+                'subject': outgoing.subject,
+                'body': outgoing.html,
                 'resource': str(record_activity.record.record),
                 'marketing_automation_activity': self.id,
                 'marketing_automation_record': record_activity.record.id,
-                'marketing_automation_message_id': msg['Message-ID'],
-                } for record_activity, contact, subject, html, msg, address, _
-            in sent]
+                'marketing_automation_message_id': outgoing.msg['Message-ID'],
+                } for record_activity, outgoing in sent]
         insert(EmailAddress, [{
                     'email': email_id,
-                    'address': contact.email,
-                    } for email_id, (_, contact, *_) in zip(
+                    'address': outgoing.email,
+                    } for email_id, (_, outgoing) in zip(
                     insert(Email, emails), sent)])
 
     def render_email(self, record, convert_href, image_url, templates=None):
@@ -2176,12 +2177,15 @@ class ShortenedLinks:
     def shorten(self):
         pool = Pool()
         ShortenedURL = pool.get('web.shortened_url')
-        shortened_urls = ShortenedURL.browse(insert(ShortenedURL, [{
-                        'record': str(record_activity),
-                        'method': method,
-                        'redirect_url': url,
-                        } for record_activity, method, url in self.links]))
-        self.urls = [u.shortened_url for u in shortened_urls]
+        ids = insert(ShortenedURL, [{
+                    'record': str(record_activity),
+                    'method': method,
+                    'redirect_url': url,
+                    } for record_activity, method, url in self.links])
+        # The URLs of the batch at once
+        urls = ShortenedURL.get_url(
+            ShortenedURL.browse(ids), 'shortened_url')
+        self.urls = [urls[i] for i in ids]
 
     def replace(self, text):
         "Return the text with the placeholders replaced by the URLs"

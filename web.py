@@ -32,21 +32,29 @@ class ShortenedURL(metaclass=PoolMeta):
     @property
     def marketing_automation_token(self):
         "The token that makes the URL of a record activity unguessable"
+        return self.marketing_automation_tokens([self])[self.id]
+
+    @classmethod
+    def marketing_automation_tokens(cls, shortened_urls):
+        """Return the tokens that make the URLs of record activities
+        unguessable, by id, empty for the other URLs"""
         pool = Pool()
-        RecordActivity = pool.get('marketing.automation.record.activity')
         Configuration = pool.get('ir.configuration')
-        if isinstance(self.record, RecordActivity):
-            return Configuration.marketing_automation_sign(
-                'web.shortened_url,%s' % self.id)
-        return ''
+        prefix = 'marketing.automation.record.activity,'
+        # The references as stored, without instantiating their records
+        return {
+            r['id']: Configuration.marketing_automation_sign(
+                'web.shortened_url,%s' % r['id'])
+            if (r['record'] or '').startswith(prefix) else ''
+            for r in cls.read([u.id for u in shortened_urls], ['record'])}
 
     @classmethod
     def get_url(cls, shortened_urls, name):
         urls = super().get_url(shortened_urls, name)
-        for shortened_url in shortened_urls:
-            token = shortened_url.marketing_automation_token
+        for id_, token in cls.marketing_automation_tokens(
+                shortened_urls).items():
             if token:
-                urls[shortened_url.id] += SEPARATOR + token
+                urls[id_] += SEPARATOR + token
         return urls
 
     @classmethod
