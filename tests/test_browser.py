@@ -519,19 +519,10 @@ def _prepare(database_name):
     return {'parties': list(PARTIES)}
 
 
-def _run_tasks():
-    "Run the queued tasks as trytond does after the commit of a request"
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-    Queue = Pool().get('ir.queue')
-    transaction = Transaction()
-    while transaction.tasks:
-        Queue(transaction.tasks.pop(0)).run()
-
-
 def _trigger(database_name):
     """Run the cron jobs that let the records enter the running scenarios
     and that send the e-mails"""
+    from trytond.modules.marketing_automation.tests.tools import process
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     with Transaction().start(database_name, 0) as transaction:
@@ -540,8 +531,7 @@ def _trigger(database_name):
         Record = pool.get('marketing.automation.record')
         RecordActivity = pool.get('marketing.automation.record.activity')
         Scenario.trigger()
-        RecordActivity.process()
-        _run_tasks()
+        process()
         transaction.commit()
         return {
             'records': [
@@ -555,12 +545,10 @@ def _trigger(database_name):
 
 def _process(database_name):
     "Run the cron job that runs the activities due"
-    from trytond.pool import Pool
+    from trytond.modules.marketing_automation.tests.tools import process
     from trytond.transaction import Transaction
     with Transaction().start(database_name, 0) as transaction:
-        RecordActivity = Pool().get('marketing.automation.record.activity')
-        RecordActivity.process()
-        _run_tasks()
+        process()
         transaction.commit()
         return {}
 

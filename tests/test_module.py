@@ -698,7 +698,10 @@ class MarketingAutomationTestCase(ModuleTestCase):
         scenario = create_scenario()
         activity = create_activity(scenario, action='send_email')
         refused = {'party3@example.com', 'party17@example.com'}
-        relay = RelaySMTPSink(latency=0.02, refused=refused, drop=11, busy=23)
+        relay = RelaySMTPSink(
+            latency=0.02, refused=dict.fromkeys(
+                refused, '550 No such user here'),
+            drop=11, busy=23)
         set_marketing_config(self, 'automation_smtp_connections', '4')
 
         with smtp_server(relay):

@@ -113,9 +113,9 @@ def free_port():
 class RefusingSMTPSink(SMTPSink):
     "Refuse the recipients of refused with their SMTP reply"
 
-    def __init__(self, refused):
-        super().__init__()
-        self.refused = refused
+    def __init__(self, refused=None, **kwargs):
+        super().__init__(**kwargs)
+        self.refused = refused or {}
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         if address in self.refused:
@@ -124,21 +124,13 @@ class RefusingSMTPSink(SMTPSink):
         return '250 OK'
 
 
-class FaultySMTPSink(SMTPSink):
-    """Answer 451 to every nth recipient and drop the connection instead of
-    accepting the message number drop"""
+class DroppingSMTPSink(SMTPSink):
+    "Drop the connection instead of accepting the message number drop"
 
-    def __init__(self, nth=7, drop=30):
-        super().__init__()
-        self.nth, self.drop = nth, drop
-        self.recipients = self.datas = 0
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        self.recipients += 1
-        if not self.recipients % self.nth:
-            return '451 Try again later'
-        envelope.rcpt_tos.append(address)
-        return '250 OK'
+    def __init__(self, drop=None, **kwargs):
+        super().__init__(**kwargs)
+        self.drop = drop
+        self.datas = 0
 
     async def handle_DATA(self, server, session, envelope):
         self.datas += 1
@@ -148,21 +140,37 @@ class FaultySMTPSink(SMTPSink):
         return await super().handle_DATA(server, session, envelope)
 
 
-class RelaySMTPSink(SMTPSink):
+class FaultySMTPSink(DroppingSMTPSink):
+    """Answer 451 to every nth recipient and drop the connection instead of
+    accepting the message number drop"""
+
+    def __init__(self, nth=7, drop=30):
+        super().__init__(drop=drop)
+        self.nth = nth
+        self.recipients = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        self.recipients += 1
+        if not self.recipients % self.nth:
+            return '451 Try again later'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+
+class RelaySMTPSink(RefusingSMTPSink, DroppingSMTPSink):
     """Answer MAIL, RCPT and the end of DATA after latency seconds, like a
     relay some distance away, serving the connections concurrently
 
-    It refuses the recipients of refused for good, drops the connection
-    instead of accepting the message number drop, and answers 421 (and
-    closes) to the MAIL number busy. It counts the most transactions that
-    were in progress at once."""
+    It refuses the recipients of refused with their reply, drops the
+    connection instead of accepting the message number drop, and answers 421
+    (and closes) to the MAIL number busy. It counts the most transactions
+    that were in progress at once."""
 
-    def __init__(self, latency=0, refused=(), drop=None, busy=None):
-        super().__init__()
+    def __init__(self, latency=0, refused=None, drop=None, busy=None):
+        super().__init__(refused=refused, drop=drop)
         self.latency = latency
-        self.refused = set(refused)
-        self.drop, self.busy = drop, busy
-        self.mails = self.datas = 0
+        self.busy = busy
+        self.mails = 0
         self.in_progress = self.most_in_progress = 0
 
     async def wait(self):
@@ -182,10 +190,8 @@ class RelaySMTPSink(SMTPSink):
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         await self.wait()
-        if address in self.refused:
-            return '550 No such user here'
-        envelope.rcpt_tos.append(address)
-        return '250 OK'
+        return await super().handle_RCPT(
+            server, session, envelope, address, options)
 
     async def handle_RSET(self, server, session, envelope):
         self.end(session)
@@ -204,10 +210,6 @@ class RelaySMTPSink(SMTPSink):
     async def handle_DATA(self, server, session, envelope):
         await self.wait()
         self.end(session)
-        self.datas += 1
-        if self.datas == self.drop:
-            server.transport.close()
-            return '421 Closing'
         return await super().handle_DATA(server, session, envelope)
 
 
