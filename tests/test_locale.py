@@ -153,11 +153,7 @@ class LocaleTestCase(unittest.TestCase):
                 if e.msgstr.strip() and not e.fuzzy and not e.obsolete}
             for msgctxt, msgid in sorted(self.sources - translated):
                 missing[path.stem].append('%s %r' % (msgctxt, msgid))
-        if missing:
-            self.fail('Missing translations:\n' + '\n'.join(
-                    '%s (%s):\n    %s' % (lang, len(entries),
-                        '\n    '.join(entries))
-                    for lang, entries in sorted(missing.items())))
+        self.assertNoEntries('Missing translations', missing)
 
     def test_unknown(self):
         "No file translates a string that the module does not have"
@@ -167,11 +163,15 @@ class LocaleTestCase(unittest.TestCase):
                 if (entry.msgctxt, entry.msgid) not in self.sources:
                     unknown[path.stem].append(
                         '%s %r' % (entry.msgctxt, entry.msgid))
-        if unknown:
-            self.fail('Unknown strings:\n' + '\n'.join(
+        self.assertNoEntries('Unknown strings', unknown)
+
+    def assertNoEntries(self, title, entries_by_language):
+        "Fail with the entries of each language, if any"
+        if entries_by_language:
+            self.fail(title + ':\n' + '\n'.join(
                     '%s (%s):\n    %s' % (lang, len(entries),
                         '\n    '.join(entries))
-                    for lang, entries in sorted(unknown.items())))
+                    for lang, entries in sorted(entries_by_language.items())))
 
     def test_placeholders(self):
         "Each translation keeps the placeholders of its string"
