@@ -9,15 +9,16 @@ The expressions of the templates are evaluated in the sandbox, within the
 limits of the render.
 """
 import ast
+import base64
 import datetime
 import re
 import warnings
 from email.header import Header
 from email.headerregistry import Address
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.message import Message
 from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from secrets import token_hex
 
 import html2text
 import idna
@@ -322,7 +323,7 @@ def message(sender, from_, to, subject, html, text):
     characters."""
     if isinstance(to, str):
         to = parseaddr(to)
-    msg = MIMEMultipart('alternative')
+    msg = Message()
     set_from_header(msg, sender, header_text(from_))
     msg['To'] = _to_header(*to)
     msg['Date'] = format_datetime(
@@ -330,9 +331,27 @@ def message(sender, from_, to, subject, html, text):
     msg['Message-ID'] = make_msgid(
         domain=parseaddr(sender)[1].rpartition('@')[2] or None)
     msg['Subject'] = encode_header(subject, 'Subject')
-    msg.attach(MIMEText(text, 'plain', _charset='utf-8'))
-    msg.attach(MIMEText(html, 'html', _charset='utf-8'))
+    boundary = '=_' + token_hex(16)  # "_" is never in base64
+    msg['MIME-Version'] = '1.0'
+    msg['Content-Type'] = 'multipart/alternative; boundary="%s"' % boundary
+    # The parts as text: the e-mail package would encode them again and
+    # walk them each time the message is flattened
+    msg.set_payload(''.join(
+            _text_part(boundary, subtype, content)
+            for subtype, content in [('plain', text), ('html', html)])
+        + '--%s--\n' % boundary)
     return msg
+
+
+def _text_part(boundary, subtype, content):
+    "Return the part of content in UTF-8 and base64, with its boundary"
+    return (
+        '--%s\n'
+        'Content-Type: text/%s; charset="utf-8"\n'
+        'Content-Transfer-Encoding: base64\n'
+        '\n%s' % (
+            boundary, subtype,
+            base64.encodebytes(content.encode('utf-8')).decode('ascii')))
 
 
 def smtputf8_bytes(msg):
