@@ -1828,15 +1828,27 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def _claim(cls, record_activities):
-        """Lock and return the waiting record activities that no other
-        transaction is executing"""
+        """Lock and return the waiting record activities of running scenarios
+        and unblocked records that no other transaction is executing"""
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        Scenario = pool.get('marketing.automation.scenario')
         transaction = Transaction()
         database = transaction.database
         cursor = transaction.connection.cursor()
         table = cls.__table__()
+        record = Record.__table__()
+        scenario = Scenario.__table__()
+        runnable = (record
+            .join(scenario, condition=record.scenario == scenario.id)
+            .select(Literal(1),
+                where=(record.id == table.record)
+                & ~record.blocked
+                & (scenario.state == 'running')))
         query = table.select(table.id,
             where=reduce_ids(table.id, list(map(int, record_activities)))
-            & (table.state == 'waiting'))
+            & (table.state == 'waiting')
+            & Exists(runnable))
         if database.has_select_for():
             For = database.get_select_for_skip_locked()
             query.for_ = For('UPDATE')
@@ -1849,10 +1861,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         """Run the waiting record activities of running scenarios and
         unblocked records, and create their children"""
         now = datetime.datetime.now()
-        record_activities = [
-            ra for ra in cls._claim(record_activities)
-            if not ra.record.blocked
-            and ra.record.scenario.state == 'running']
+        record_activities = cls._claim(record_activities)
         executed, failures = [], {}
         key = lambda ra: ra.activity  # noqa: E731
         record_activities = sorted(record_activities, key=key)
@@ -1860,13 +1869,14 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             sub_executed, sub_failures = activity.execute(list(sub_activities))
             executed.extend(sub_executed)
             failures.update(sub_failures)
-        children = defaultdict(list)
+        record_ids = defaultdict(list)
         for record_activity in executed:
             if record_activity not in failures:
-                for child in record_activity.activity.children:
-                    children[child].append(record_activity.record.id)
-        for child, record_ids in children.items():
-            cls.insert_waiting(child, record_ids, now)
+                record_ids[record_activity.activity].append(
+                    record_activity.record.id)
+        for activity, activity_record_ids in record_ids.items():
+            for child in activity.children:
+                cls.insert_waiting(child, activity_record_ids, now)
         cls._record_failures(failures)
         finished = [
             ra for ra in record_activities
