@@ -16,6 +16,10 @@ class Party(MarketingAutomationMixin, metaclass=PoolMeta):
     def get_marketing_party(self, name):
         return self.id
 
+    @property
+    def _marketing_party(self):
+        return self
+
     @classmethod
     def search_marketing_party(cls, name, clause):
         nested = clause[0][len(name) + 1:]

@@ -11,6 +11,10 @@ class Sale(MarketingAutomationMixin, metaclass=PoolMeta):
     def get_marketing_party(self, name):
         return self.party.id if self.party else None
 
+    @property
+    def _marketing_party(self):
+        return self.party
+
     @classmethod
     def search_marketing_party(cls, name, clause):
         nested = clause[0][len(name):]
