@@ -7,10 +7,18 @@ spends most of its time waiting. The messages of a batch are shared by a few
 threads, each with its own connection that it reuses for many messages,
 while the next messages are being rendered.
 The threads only talk SMTP: the records are read before and written after,
-in the thread of the transaction."""
+in the thread of the transaction. A thread starts only when the others are
+busy, and the connections are kept for the next batches of the process: a
+relay that answers at once needs one or two of them, and each connection
+opened costs the round trips of its greeting, TLS and login."""
+import atexit
+import os
 import smtplib
 import threading
+import time
 from queue import Empty, SimpleQueue
+
+from trytond.config import config
 
 # The exceptions after which the connection can send the next message
 CONNECTION_KEPT = (
@@ -38,6 +46,8 @@ class Delivery:
         self.results = results
         self.jobs = SimpleQueue()
         self.threads = []
+        self.lock = threading.Lock()
+        self.idle = 0
 
     def __enter__(self):
         return self
@@ -54,7 +64,9 @@ class Delivery:
     def put(self, key, message):
         "Queue the message of key, to be sent as soon as a connection is free"
         self.jobs.put((key, message))
-        if len(self.threads) < self.connections:
+        with self.lock:
+            busy = self.jobs.qsize() > self.idle
+        if busy and len(self.threads) < self.connections:
             thread = threading.Thread(
                 target=self.work,
                 name='marketing-smtp-%s' % len(self.threads))
@@ -70,10 +82,14 @@ class Delivery:
             pass
 
     def work(self):
-        server = None
+        server = IDLE.take()
         try:
             while True:
+                with self.lock:
+                    self.idle += 1
                 job = self.jobs.get()
+                with self.lock:
+                    self.idle -= 1
                 if job is _CLOSED:
                     break
                 key, message = job
@@ -88,7 +104,59 @@ class Delivery:
                     self.results[key] = None
         finally:
             if server is not None:
-                close(server)
+                IDLE.give(server, self.connections)
+
+
+class IdleConnections:
+    """The open SMTP connections of the process that no delivery uses
+
+    A connection is forgotten in a forked process, whose parent may use it,
+    and closed once it waited for longer than the servers usually wait."""
+
+    def __init__(self, timeout=60):
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+        self.connections = []
+
+    def take(self):
+        "Return an idle connection to the SMTP server of the configuration"
+        uri = config.get('email', 'uri')
+        expired = []
+        with self.lock:
+            if self.pid != os.getpid():
+                self.pid, self.connections = os.getpid(), []
+            server = None
+            while self.connections and server is None:
+                since, server = self.connections.pop()
+                if (time.monotonic() - since > self.timeout
+                        or server.uri != uri):
+                    expired.append(server)
+                    server = None
+        for old_server in expired:
+            close(old_server)
+        return server
+
+    def give(self, server, limit):
+        "Keep the connection for later or close it when limit are kept"
+        with self.lock:
+            if len(self.connections) < limit:
+                self.connections.append((time.monotonic(), server))
+                return
+        close(server)
+
+    def close(self):
+        "Close the idle connections of the process"
+        with self.lock:
+            connections, self.connections = self.connections, []
+            if self.pid != os.getpid():
+                return
+        for _, server in connections:
+            close(server)
+
+
+IDLE = IdleConnections()
+atexit.register(IDLE.close)
 
 
 def close(server):

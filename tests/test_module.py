@@ -747,6 +747,31 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(relay.most_in_progress, 1)
 
     @with_transaction()
+    def test_connections_kept(self):
+        """The batches of the process reuse the connections of the previous
+        ones, and not those to another server"""
+        for i in range(12):
+            create_party('party%s' % i, 'party%s@example.com' % i)
+        scenario = create_scenario()
+        create_activity(scenario, action='send_email')
+        relay, other = RelaySMTPSink(latency=0.01), RelaySMTPSink()
+        set_marketing_config(self, 'automation_smtp_connections', '2')
+        set_marketing_config(self, 'automation_batch_size', '2')
+
+        with smtp_server(relay):
+            self.run_scenario(scenario)
+        with smtp_server(other):
+            scenario = create_scenario()
+            create_activity(scenario, action='send_email')
+            self.run_scenario(scenario)
+
+        # 6 batches of 2 e-mails each
+        self.assertEqual(len(relay.messages), 12)
+        self.assertLessEqual(relay.connections, 2)
+        self.assertEqual(len(other.messages), 12)
+        self.assertLessEqual(other.connections, 2)
+
+    @with_transaction()
     def test_rates(self):
         "The rates count the e-mails sent, not the activities that did nothing"
         pool = Pool()
