@@ -11,7 +11,7 @@ import zlib
 import zoneinfo
 from collections import defaultdict, namedtuple
 from contextlib import contextmanager
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from itertools import groupby
 from secrets import token_hex
 from urllib.parse import quote, urlencode, urljoin
@@ -89,8 +89,14 @@ def empty_image_url():
 
 def database_url(path):
     "Return the URL of path under this module's routes of the database"
-    database = Base64Converter(None).to_url(Transaction().database.name)
-    return urljoin(automation_base(), quote('/m/%s/%s' % (database, path)))
+    return _database_url(automation_base(), Transaction().database.name, path)
+
+
+@lru_cache(maxsize=64)
+def _database_url(base, database_name, path):
+    # Once per database, not for each of the links of the e-mails
+    database = Base64Converter(None).to_url(database_name)
+    return urljoin(base, quote('/m/%s/%s' % (database, path)))
 
 
 def _error_message(exception):
@@ -1112,27 +1118,31 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             if email:
                 rendered.append((record_activity, *email))
         links.shorten()
-        for record_activity, contact, from_, subject, html, text in rendered:
+        for record_activity, email, name, from_, subject, html, text in (
+                rendered):
             html, text = links.replace(html), links.replace(text)
-            name = contact.party.rec_name
             try:
                 msg, address, smtputf8 = self._email_message(
-                    sender, record_activity, name, contact.email, from_,
+                    sender, record_activity, name, email, from_,
                     subject, html, text)
             except Exception as exception:
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
             yield record_activity, Outgoing(
-                contact.email, name, subject, html, msg, address, smtputf8)
+                email, name, subject, html, msg, address, smtputf8)
 
     def _render_email_of(self, record_activity, links, templates):
-        """Return the contact, from, subject, HTML and text of the e-mail of
-        the record activity or None when its record has no address"""
+        """Return the e-mail address, the name of its party, the from, the
+        subject, the HTML and the text of the e-mail of the record activity or
+        None when its record has no address"""
         record = record_activity.record.record
         contact = record.marketing_email
         if not contact or not contact.email:
             return
+        party = record._marketing_party
+        # The party read with the batch of records, when it is the contact's
+        name = (party if party == contact.party else contact.party).rec_name
         from_, subject, html, text = self.render_email(
             record,
             partial(record_activity.convert_href, links=links),
@@ -1140,7 +1150,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             if record_activity.record.scenario.email_open_tracking
             else None,
             templates)
-        return contact, from_, subject, html, text
+        return contact.email, name, from_, subject, html, text
 
     @staticmethod
     def _email_message(

@@ -244,6 +244,11 @@ CONTROLS = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 
 NON_ASCII = re.compile(r'[^\x00-\x7f]')
+# The addresses of dot-atoms only, which the parser of the e-mail package
+# reads as they are: most addresses, checked without parsing them
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = r'%s(?:\.%s)*' % (_ATOM, _ATOM)
+DOT_ATOM_ADDRESS = re.compile('%s@%s' % (_DOT_ATOM, _DOT_ATOM))
 
 
 def header_text(value):
@@ -268,6 +273,8 @@ def encode_address(address):
     address = '%s@%s' % (local, domain)
     # The parser of the e-mail package checks only ASCII local parts
     ascii_address = NON_ASCII.sub('a', address)
+    if DOT_ATOM_ADDRESS.fullmatch(ascii_address):
+        return address, not local.isascii()
     try:
         parsed = Address(addr_spec=ascii_address)
     except Exception:
