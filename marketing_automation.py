@@ -1597,6 +1597,10 @@ class Record(ModelSQL, ModelView):
 class RecordActivity(Workflow, ModelSQL, ModelView):
     "Marketing Record Activity"
     __name__ = 'marketing.automation.record.activity'
+    # The cron changes the state of record activities by the hundred
+    # thousands: their fields keep when they ran and why they failed, a log
+    # row for each would only double the work and the table
+    _log = False
 
     record = fields.Many2One(
         'marketing.automation.record', "Record",
