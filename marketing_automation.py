@@ -8,7 +8,6 @@ import re
 import smtplib
 import uuid
 import zlib
-import zoneinfo
 from collections import defaultdict, namedtuple
 from contextlib import contextmanager
 from functools import cache, lru_cache, partial
@@ -35,6 +34,7 @@ from trytond.report import Report
 from trytond.sendmail import (
     get_smtp_server, sendmail, sendmail_transactional)
 from trytond.tools import grouped_slice, reduce_ids
+from trytond.tools import timezone as tz
 from trytond.transaction import (
     Transaction, check_access, without_check_access)
 from trytond.url import http_host
@@ -422,7 +422,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def get_timezones(cls):
         return [(None, "")] + [
-            (z, z) for z in sorted(zoneinfo.available_timezones())]
+            (z, z) for z in sorted(tz.available_timezones())]
 
     def get_block_rate(self, name):
         if self.record_count and self.state != 'draft':
@@ -433,7 +433,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         "Tell if e-mails may be sent at now (naive UTC)"
         if self.send_timezone:
             now = now.replace(tzinfo=datetime.timezone.utc).astimezone(
-                zoneinfo.ZoneInfo(self.send_timezone))
+                tz.get_tzinfo(self.send_timezone))
         if self.send_weekdays and str(now.weekday()) not in self.send_weekdays:
             return False
         start = self.send_time_start or datetime.time.min
@@ -1672,9 +1672,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     state = fields.Selection([
             ('waiting', "Waiting"),
             ('done', "Done"),
+            ('skipped', "Skipped"),
             ('cancelled', "Cancelled"),
             ('failed', "Failed"),
-            ], "State", required=True, readonly=True, sort=False)
+            ], "State", required=True, readonly=True, sort=False,
+        help="Skipped when the record did not meet the condition "
+        "of the activity or was deleted.")
 
     @classmethod
     def __setup__(cls):
@@ -1695,9 +1698,11 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         cls._order.insert(0, ('at', 'ASC NULLS LAST'))
         cls._transitions |= {
             ('waiting', 'done'),
+            ('waiting', 'skipped'),
             ('waiting', 'cancelled'),
             ('waiting', 'failed'),
             ('failed', 'waiting'),
+            ('cancelled', 'waiting'),
             }
         email_button = {
             'invisible': ((Eval('state') != 'done')
@@ -1763,7 +1768,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     @classmethod
     @Workflow.transition('done')
     def do(cls, record_activities):
-        pass
+        cls._executed(record_activities)
+
+    @classmethod
+    @Workflow.transition('skipped')
+    def skip(cls, record_activities):
+        cls._executed(record_activities)
 
     @classmethod
     @Workflow.transition('cancelled')
@@ -1773,7 +1783,19 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     @classmethod
     @Workflow.transition('failed')
     def fail(cls, record_activities):
+        cls._executed(record_activities)
+
+    @classmethod
+    @Workflow.transition('waiting')
+    def restore(cls, record_activities):
+        "Wait again for the events of the cancelled record activities"
         pass
+
+    @classmethod
+    def _executed(cls, record_activities):
+        cls.write(record_activities, {
+                'executed_at': datetime.datetime.now(),
+                })
 
     @classmethod
     @ModelView.button
@@ -1902,9 +1924,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         finished = [
             ra for ra in record_activities
             if ra not in failures or not failures[ra].retry]
-        cls.do([ra for ra in finished if ra not in failures])
+        executed = set(executed)
+        cls.do([ra for ra in finished
+                if ra in executed and ra not in failures])
+        cls.skip([ra for ra in finished
+                if ra not in executed and ra not in failures])
         cls.fail([ra for ra in finished if ra in failures])
-        cls.write(finished, {'executed_at': now})
         # A negative activity that runs excludes its positive siblings
         negatives = defaultdict(list)
         for ra in finished:
@@ -2161,9 +2186,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         pairs = [(ra.record, ra.activity) for ra in record_activities]
         cls.write([c for c in cls._waiting_children(pairs, event, False)
                 if c.at], {'at': None})
-        cls.write(
-            cls._waiting_children(pairs, event, True, state='cancelled'),
-            {'state': 'waiting'})
+        cls.restore(
+            cls._waiting_children(pairs, event, True, state='cancelled'))
 
     @classmethod
     @ModelView.button

@@ -248,7 +248,7 @@ class Abstract(ModelSQL, ModelView):
     @classmethod
     def _record_activity_at(cls, record_activity):
         """Return when the record activity was executed:
-        done or failed, else cancelled (last written)"""
+        done, skipped or failed, else cancelled (last written)"""
         return Coalesce(
             record_activity.executed_at, record_activity.write_date,
             record_activity.create_date)
@@ -462,9 +462,11 @@ class ActivityMixin:
     activity = fields.Many2One('marketing.automation.activity', "Activity")
     record_count = fields.Integer(
         "Done",
-        help="The records for which the activity was done in the period.\n"
-        "It may have done nothing for some "
-        "(condition not met, no e-mail address).")
+        help="The records for which the activity was done in the period.")
+    record_count_skipped = fields.Integer(
+        "Skipped",
+        help="The records for which the activity was skipped in the period "
+        "because they did not meet its condition or were deleted.")
     record_count_failed = fields.Integer(
         "Failed",
         help="The records for which the activity failed in the period.")
@@ -491,6 +493,8 @@ class ActivityMixin:
                 record_activity.activity.as_('activity'),
                 at.as_('at'),
                 _flag(record_activity.state == 'done').as_('record_count'),
+                _flag(record_activity.state == 'skipped').as_(
+                    'record_count_skipped'),
                 _flag(record_activity.state == 'failed').as_(
                     'record_count_failed'),
                 _flag(record_activity.state == 'cancelled').as_(
@@ -510,6 +514,7 @@ class ActivityMixin:
         return super()._columns(source) + [
             source.activity.as_('activity'),
             Sum(source.record_count).as_('record_count'),
+            Sum(source.record_count_skipped).as_('record_count_skipped'),
             Sum(source.record_count_failed).as_('record_count_failed'),
             Sum(source.record_count_cancelled).as_('record_count_cancelled'),
             ]

@@ -93,16 +93,20 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
     user_agent = fields.Char("User Agent", readonly=True)
     redirect_url = fields.Function(
         fields.Char("Redirect URL"), 'get_redirect_url')
-    marketing_automation_event = fields.Function(fields.Selection([
-                (None, ""),
-                ('email_opened', "E-Mail Opened"),
-                ('email_clicked', "E-Mail Clicked"),
-                ], "Event"), 'get_marketing_automation_event')
+    marketing_automation_event = fields.Function(fields.Selection(
+            'get_marketing_automation_events', "Event"),
+        'get_marketing_automation_event')
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
         cls._order.insert(0, ('create_date', 'ASC'))
+
+    @classmethod
+    def get_marketing_automation_events(cls):
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        return Activity.fields_get(['event'])['event']['selection']
 
     def get_redirect_url(self, name):
         return self.url.redirect_url

@@ -251,6 +251,21 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertEqual(self.sent_emails(activity), ['john@example.com'])
         self.assertEqual(
             [ra.record.record for ra in record_activities(child)], [john])
+        # Both ran, but only John's did something
+        self.assertEqual(
+            {ra.record.record: ra.state
+                for ra in record_activities(activity)},
+            {john: 'done', jane: 'skipped'})
+        self.assertTrue(
+            all(ra.executed_at for ra in record_activities(activity)))
+        self.assertEqual(activity.record_count, 1)
+        ActivityReporting = pool.get(
+            'marketing.automation.reporting.activity')
+        with Transaction().set_context(period='day'):
+            report, = ActivityReporting.search(
+                [('activity', '=', activity.id)])
+        self.assertEqual(
+            (report.record_count, report.record_count_skipped), (1, 1))
 
     @with_transaction()
     def test_condition_error(self):
@@ -301,7 +316,8 @@ class MarketingAutomationTestCase(ModuleTestCase):
 
         self.assertEqual(self.sent_emails(activity), [])
         record_activity, = record_activities(activity)
-        self.assertEqual(record_activity.state, 'done')
+        self.assertEqual(record_activity.state, 'skipped')
+        self.assertTrue(record_activity.executed_at)
 
     @with_transaction()
     def test_block(self):
