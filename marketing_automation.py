@@ -486,10 +486,28 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         if 'record_count' in names:
             for scenario in scenarios:
                 if scenario.state == 'draft' and scenario.model:
-                    Model = pool.get(scenario.model)
-                    result['record_count'][scenario.id] = Model.search(
-                        scenario.get_domain(), count=True)
+                    result['record_count'][scenario.id] = (
+                        scenario.count_matching_records())
         return result
+
+    def count_matching_records(self):
+        """Return how many records the domain matches now, 0 when the domain
+        is not valid (which saving the scenario refuses)"""
+        try:
+            return self.search_matching_records(count=True)
+        except Exception:
+            logger.debug("%s: invalid domain", self, exc_info=True)
+            return 0
+
+    def search_matching_records(self, **kwargs):
+        "Search the records of the domain with the search arguments kwargs"
+        pool = Pool()
+        Model = pool.get(self.model)
+        domain = self.get_domain()
+        domain_validate(domain)
+        with savepoint():
+            # The database may refuse what the ORM accepts
+            return Model.search(domain, **kwargs)
 
     def get_domain(self):
         "Return the decoded domain"
@@ -504,17 +522,11 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def check_domain(cls, scenarios, field_names=None):
-        pool = Pool()
         if field_names and not (field_names & {'domain', 'model'}):
             return
         for scenario in scenarios:
             try:
-                Model = pool.get(scenario.model)
-                domain = scenario.get_domain()
-                domain_validate(domain)
-                with savepoint():
-                    # The database may refuse what the ORM accepts
-                    Model.search(domain, limit=1, order=[])
+                scenario.search_matching_records(limit=1, order=[])
             except Exception as exception:
                 raise DomainError(gettext(
                         'marketing_automation.msg_scenario_invalid_domain',
@@ -1655,8 +1667,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             help="The identifier of the e-mail, "
             "to which replies and bounces refer."),
         'get_email_message_id', searcher='search_email_message_id')
-    email_accesses = fields.Function(fields.One2Many(
-            'web.shortened_url.access', None, "E-Mail Accesses",
+    email_accesses = fields.Function(fields.Many2Many(
+            'web.shortened_url.access', None, None, "E-Mail Accesses",
             states={
                 'invisible': Eval('activity_action') != 'send_email',
                 },
