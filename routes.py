@@ -8,7 +8,7 @@ from werkzeug.routing import ValidationError
 from trytond import backend
 from trytond.pool import Pool
 from trytond.protocols.wrappers import (
-    HTTPStatus, Response, abort, exceptions, redirect, with_pool,
+    HTTPStatus, Response, abort, allow_null_origin, redirect, with_pool,
     with_transaction)
 from trytond.tools import file_open
 from trytond.transaction import Transaction
@@ -33,12 +33,21 @@ class DatabaseNameConverter(Base64Converter):
             raise ValidationError()
 
 
-class ShortenedDatabaseNameConverter(DatabaseNameConverter):
-    """The database name of the shortened URLs
+class ShortenedDatabaseNameConverter(Base64Converter):
+    """The database name of the shortened URLs, None when it does not decode
 
     Lighter than the base64 converter of web_shortener's route of the same
-    URLs, so that werkzeug tries this module's route first."""
+    URLs, so that werkzeug tries this module's route first; it matches any
+    name, so that werkzeug never tries web_shortener's, whose converter
+    raises on the names that do not decode, even before trytond handles the
+    errors (for the requests of a null Origin)."""
     weight = Base64Converter.weight - 1
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValueError:
+            return None
 
 
 app.url_map.converters['marketing_automation_database'] = (
@@ -47,23 +56,13 @@ app.url_map.converters['marketing_automation_shortened_database'] = (
     ShortenedDatabaseNameConverter)
 
 
-@app.error_handler
-def undecodable_shortened_database(app, request, exception):
-    "Answer not found for the database names of /s/ that do not decode"
-    # The base64 converter of web_shortener raises while the URL is matched,
-    # so before any endpoint and its view arguments
-    if (request.view_args is None
-            and isinstance(exception, ValueError)
-            and request.path.startswith('/s/')):
-        return exceptions.NotFound().get_response(request.environ)
-
-
 def with_database(model):
     "Answer not found for a database that does not have the model"
     def decorator(func):
         @wraps(func)
         def wrapper(request, database_name, *args, **kwargs):
-            if not has_model(request, database_name, model):
+            if (database_name is None
+                    or not has_model(request, database_name, model)):
                 abort(HTTPStatus.NOT_FOUND)
             return func(request, database_name, *args, **kwargs)
         return wrapper
@@ -139,9 +138,12 @@ def shortened_head(request, pool, shortened):
 # The opens and clicks come through the shortened URLs: this route, in front
 # of web_shortener's, answers not found for the databases without shortened
 # URLs, passes the user agent, which tells whether a machine made them, and
-# changes nothing on HEAD requests, which come only from machines
+# changes nothing on HEAD requests, which come only from machines.
+# The routes of the recipients answer the null Origin of the mail clients
+# that show the e-mails in sandboxed frames: they hold no session.
 @app.route(
     '/s/<marketing_automation_shortened_database:database_name>$<shortened>')
+@allow_null_origin
 @with_database('web.shortened_url')
 @with_user_agent
 @without_access_on_head
@@ -153,6 +155,7 @@ def shortened(request, database_name, shortened):
 @app.route(
     '/m/<marketing_automation_database:database_name>/unsubscribe',
     methods={'GET', 'POST'})
+@allow_null_origin
 @with_module_database
 @with_pool
 @with_transaction(readonly=False)
@@ -190,6 +193,7 @@ def html_page(content, found):
 
 
 @app.route('/m/empty.gif')
+@allow_null_origin
 def empty(request):
     fp = file_open('marketing_automation/empty.gif', mode='rb')
     return Response(fp, 200, content_type='image/gif', direct_passthrough=True)

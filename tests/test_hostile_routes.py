@@ -219,6 +219,15 @@ class MarketingAutomationHostileRouteTestCase(SentEmailsMixin, RouteTestCase):
                     self.assertNotFound(
                         '/s/%s$1-token' % database, method=method)
 
+    def test_shortened_malformed_database_null_origin(self):
+        """Malformed database names of the shortened URLs answer not found
+        to the requests of a null Origin (mail clients' sandboxed frames)"""
+        for database in ['!!!', 'AA', '%ff%fe', '=']:
+            with self.subTest(database=database):
+                response = self.client().open(
+                    '/s/%s$1-token' % database, headers={'Origin': 'null'})
+                self.assertPage(response)
+
     def test_shortened_foreign_database(self):
         "Unknown and foreign databases of the shortened URLs answer not found"
         for name in FOREIGN_NAMES:
