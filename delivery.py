@@ -120,22 +120,21 @@ class IdleConnections:
         self.connections = []
 
     def take(self):
-        "Return an idle connection to the SMTP server of the configuration"
+        """Return an idle connection to the SMTP server of the configuration
+        that the server did not close, or None"""
         uri = config.get('email', 'uri')
-        expired = []
-        with self.lock:
-            if self.pid != os.getpid():
-                self.pid, self.connections = os.getpid(), []
-            server = None
-            while self.connections and server is None:
+        while True:
+            with self.lock:
+                if self.pid != os.getpid():
+                    self.pid, self.connections = os.getpid(), []
+                if not self.connections:
+                    return None
                 since, server = self.connections.pop()
-                if (time.monotonic() - since > self.timeout
-                        or server.uri != uri):
-                    expired.append(server)
-                    server = None
-        for old_server in expired:
-            close(old_server)
-        return server
+            if (time.monotonic() - since <= self.timeout
+                    and server.uri == uri
+                    and is_open(server)):
+                return server
+            close(server)
 
     def give(self, server, limit):
         "Keep the connection for later or close it when limit are kept"
@@ -157,6 +156,14 @@ class IdleConnections:
 
 IDLE = IdleConnections()
 atexit.register(IDLE.close)
+
+
+def is_open(server):
+    "Tell if the server answers on the connection"
+    try:
+        return server.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
 
 
 def close(server):

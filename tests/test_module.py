@@ -802,6 +802,32 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertLessEqual(other.connections, 2)
 
     @with_transaction()
+    def test_connections_closed_by_server(self):
+        """A kept connection that the server closed meanwhile is not used,
+        even for the e-mails that the retries of trytond do not cover"""
+        for i in range(4):
+            create_party('party%s' % i, 'zoë%s@example.com' % i)
+        set_marketing_config(self, 'automation_smtp_connections', '1')
+        set_marketing_config(self, 'automation_batch_size', '2')
+        port = free_port()
+        first, second = RelaySMTPSink(), RelaySMTPSink()
+
+        with smtp_server(first, smtputf8=True, port=port):
+            scenario = create_scenario()
+            create_activity(scenario, action='send_email')
+            self.run_scenario(scenario)
+        # The server restarts on the same address
+        with smtp_server(second, smtputf8=True, port=port):
+            scenario = create_scenario()
+            activity = create_activity(scenario, action='send_email')
+            self.run_scenario(scenario)
+
+        self.assertEqual(len(first.messages), 4)
+        self.assertEqual(len(second.messages), 4)
+        self.assertEqual(
+            {ra.state for ra in record_activities(activity)}, {'done'})
+
+    @with_transaction()
     def test_rates(self):
         "The rates count the e-mails sent, not the activities that did nothing"
         pool = Pool()

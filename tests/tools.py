@@ -222,12 +222,13 @@ class RelaySMTPSink(RefusingSMTPSink, DroppingSMTPSink):
 
 
 @contextmanager
-def smtp_server(handler=None, smtputf8=False):
-    """Run an SMTP server on loopback and send the e-mails of trytond to it
+def smtp_server(handler=None, smtputf8=False, port=None):
+    """Run an SMTP server on loopback (on port or a free one) and send the
+    e-mails of trytond to it
     Yield its handler. smtputf8 tells whether it offers SMTPUTF8."""
     handler = handler or SMTPSink()
     controller = Controller(
-        handler, hostname='127.0.0.1', port=free_port(),
+        handler, hostname='127.0.0.1', port=port or free_port(),
         enable_SMTPUTF8=smtputf8)
     controller.start()
     uri = config.get('email', 'uri')
