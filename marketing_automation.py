@@ -169,7 +169,7 @@ def deliver(server, sender, address, smtputf8, msg):
 def smtp_connections():
     "Return how many SMTP connections deliver the e-mails of a batch at once"
     return max(config.getint(
-            'marketing', 'automation_smtp_connections', default=32), 1)
+            'marketing', 'automation_smtp_connections', default=48), 1)
 
 
 def _smtp_answer(code, answer):
