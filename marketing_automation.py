@@ -4,16 +4,14 @@ import datetime
 import hmac
 import inspect
 import logging
-import re
 import smtplib
 import uuid
 import zlib
 from collections import defaultdict, namedtuple
 from contextlib import contextmanager
-from functools import cache, lru_cache, partial
+from functools import cache, partial
 from itertools import groupby
-from secrets import token_hex
-from urllib.parse import quote, urlencode, urljoin
+from urllib.parse import quote, urlencode
 
 from genshi.template import TemplateSyntaxError
 from sql import Cast, Column, Conflict, Literal, Null, Select
@@ -37,11 +35,9 @@ from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools import timezone as tz
 from trytond.transaction import (
     Transaction, check_access, without_check_access)
-from trytond.url import http_host
 from trytond.wizard import Button, StateTransition, StateView, Wizard
-from trytond.wsgi import Base64Converter
 
-from . import delivery, machine, render, sandbox
+from . import delivery, render, sandbox, web
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
     TemplateError, TextError)
@@ -72,31 +68,10 @@ EVENTS = {
     }
 
 
-def automation_base():
-    return config.get('marketing', 'automation_base', default=http_host())
-
-
 def email_sender():
     "Return the sender of the e-mails"
     return (config.get('marketing', 'email_from')
         or config.get('email', 'from'))
-
-
-def empty_image_url():
-    "Return the URL of the transparent image"
-    return urljoin(automation_base(), '/m/empty.gif')
-
-
-def database_url(path):
-    "Return the URL of path under this module's routes of the database"
-    return _database_url(automation_base(), Transaction().database.name, path)
-
-
-@lru_cache(maxsize=64)
-def _database_url(base, database_name, path):
-    # Once per database, not for each of the links of the e-mails
-    database = Base64Converter(None).to_url(database_name)
-    return urljoin(base, quote('/m/%s/%s' % (database, path)))
 
 
 def _error_message(exception):
@@ -200,40 +175,24 @@ def _smtp_failure(exception):
             error=_error_message(exception)), True)
 
 
-def insert(Model, rows):
-    """Insert the rows, dictionaries of column values, of the table of Model
-    by batches of one query and return their ids
-
-    It is for the records the module creates by thousands, with values that
-    need no validation."""
-    transaction = Transaction()
-    database = transaction.database
-    cursor = transaction.connection.cursor()
-    table = Model.__table__()
-    now = datetime.datetime.now()
-    ids = []
-    for sub_rows in grouped_slice(rows, 500):
-        sub_rows = list(sub_rows)
-        names = list(sub_rows[0])
-        columns = [Column(table, n) for n in names] + [
-            table.create_uid, table.create_date]
-        values = [
-            [r[n] for n in names] + [transaction.user, now] for r in sub_rows]
-        sub_ids = database.nextid(
-            transaction.connection, Model._table, count=len(sub_rows))
-        if isinstance(sub_ids, int):
-            sub_ids = [sub_ids]
-        if sub_ids is not None:
-            cursor.execute(*table.insert(
-                    columns + [table.id],
-                    [v + [i] for v, i in zip(values, sub_ids)]))
-        else:
-            sub_ids = []
-            for value in values:
-                cursor.execute(*table.insert(columns, [value]))
-                sub_ids.append(database.lastid(cursor))
-        ids.extend(sub_ids)
-    return ids
+def reporting_totals(model, records, names, ids=None):
+    """Return the figures names of all time of the records (by default 0
+    for them, or for ids) from the reporting totals of model, whose ids are
+    those of the records: the reporting computes them once for all"""
+    pool = Pool()
+    Total = pool.get(model)
+    ids = list(map(int, records if ids is None else ids))
+    result = {n: dict.fromkeys(ids, 0) for n in names}
+    with without_check_access(), Transaction().set_context(
+            from_date=None, to_date=None, scenario=None):
+        for sub_records in grouped_slice(
+                records, Transaction().database.IN_MAX):
+            for total in Total.search([
+                        ('id', 'in', [r.id for r in sub_records]),
+                        ], order=[]):
+                for name in names:
+                    result[name][total.id] = getattr(total, name) or 0
+    return result
 
 
 @contextmanager
@@ -424,10 +383,13 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         return [(None, "")] + [
             (z, z) for z in sorted(tz.available_timezones())]
 
-    def get_block_rate(self, name):
-        if self.record_count and self.state != 'draft':
-            return self.record_count_blocked / self.record_count
-        return 0
+    @classmethod
+    def get_block_rate(cls, scenarios, name):
+        # The records of a draft scenario are those that would enter it
+        return reporting_totals(
+            'marketing.automation.reporting.scenario.total',
+            [s for s in scenarios if s.state != 'draft'], [name],
+            ids=scenarios)[name]
 
     def send_window_open(self, now):
         "Tell if e-mails may be sent at now (naive UTC)"
@@ -622,6 +584,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         now = datetime.datetime.now()
+        blocked = Record.default_blocked()
         activities = list(self.activities)
         for sub_ids in grouped_slice(ids, transaction.database.IN_MAX):
             references = {'%s,%s' % (self.model, i): i for i in sub_ids}
@@ -629,7 +592,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
                         record.scenario, record.record, record.uuid,
                         record.blocked, record.create_uid, record.create_date,
                         ], [
-                        [self.id, r, Record.default_uuid(), False,
+                        [self.id, r, Record.default_uuid(), blocked,
                             transaction.user, now]
                         for r in references],
                     on_conflict=Conflict(record)))
@@ -842,29 +805,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
     @classmethod
     def get_rate(cls, activities, names):
-        """Return the rates, without the events of machines when the context
-        has marketing_automation_machine_events set to False"""
-        counts = cls.get_record_count(activities, [
-                'email_sent', 'email_opened', 'email_clicked',
-                'email_opened_machine', 'email_clicked_machine'])
-        if not Transaction().context.get(
-                'marketing_automation_machine_events', True):
-            for event in ['email_opened', 'email_clicked']:
-                for id_, machines in counts[event + '_machine'].items():
-                    counts[event][id_] -= machines
-        ratios = {
-            'email_open_rate': ('email_opened', 'email_sent'),
-            'email_click_rate': ('email_clicked', 'email_sent'),
-            'email_click_through_rate': ('email_clicked', 'email_opened'),
-            }
-        result = {}
-        for name in names:
-            numerator, denominator = ratios[name]
-            result[name] = {
-                a.id: (counts[numerator][a.id] / counts[denominator][a.id]
-                    if counts[denominator][a.id] else 0)
-                for a in activities}
-        return result
+        """Return the rates of all the e-mails of the activities, without the
+        events of machines when the context has
+        marketing_automation_machine_events set to False"""
+        return reporting_totals(
+            'marketing.automation.reporting.activity.total', activities, names)
 
     @classmethod
     def validate_fields(cls, activities, field_names):
@@ -1117,7 +1062,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         """Yield the record activities and the Outgoing of their e-mail,
         with their links shortened, and add to failures the record activities
         that fail"""
-        links = ShortenedLinks()
+        links = web.ShortenedLinks()
         rendered = []
         for record_activity in record_activities:
             try:
@@ -1157,8 +1102,8 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         name = (party if party == contact.party else contact.party).rec_name
         from_, subject, html, text = self.render_email(
             record,
-            partial(record_activity.convert_href, links=links),
-            record_activity.image_url(links)
+            partial(links.convert_href, record_activity),
+            links.image_url(record_activity)
             if record_activity.record.scenario.email_open_tracking
             else None,
             templates)
@@ -1193,24 +1138,20 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         "Archive the e-mails sent, pairs of record activity and Outgoing"
         pool = Pool()
         Email = pool.get('ir.email')
-        EmailAddress = pool.get('ir.email.address')
         if not sent:
             return
-        emails = [{
-                'recipients': render.address_text(
-                    outgoing.name, outgoing.address),
-                'subject': outgoing.subject,
-                'body': outgoing.html,
-                'resource': str(record_activity.record.record),
-                'marketing_automation_activity': self.id,
-                'marketing_automation_record': record_activity.record.id,
-                'marketing_automation_message_id': outgoing.msg['Message-ID'],
-                } for record_activity, outgoing in sent]
-        insert(EmailAddress, [{
-                    'email': email_id,
-                    'address': outgoing.email,
-                    } for email_id, (_, outgoing) in zip(
-                    insert(Email, emails), sent)])
+        Email.create([{
+                    'recipients': render.address_text(
+                        outgoing.name, outgoing.address),
+                    'addresses': [('create', [{'address': outgoing.email}])],
+                    'subject': outgoing.subject,
+                    'body': outgoing.html,
+                    'resource': str(record_activity.record.record),
+                    'marketing_automation_activity': self.id,
+                    'marketing_automation_record': record_activity.record.id,
+                    'marketing_automation_message_id': (
+                        outgoing.msg['Message-ID']),
+                    } for record_activity, outgoing in sent])
 
     def render_email(self, record, convert_href, image_url, templates=None):
         """Return the from, subject, HTML and text of the e-mail to record
@@ -1245,10 +1186,10 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             unsubscribe, _ = render.unsubscribe_next(href)
             if unsubscribe:
                 # A link to the page of the unknown records
-                return database_url('unsubscribe')
+                return web.database_url('unsubscribe')
             return href
         return self.render_email(
-            record, convert_href, empty_image_url())
+            record, convert_href, web.empty_image_url())
 
     def send_test(self, record, email):
         "Send the e-mail to record as a test to the address email"
@@ -1575,7 +1516,7 @@ class Record(ModelSQL, ModelView):
         if next_:
             params['next'] = next_
             params['s'] = self._sign_next(next_)
-        return database_url('unsubscribe') + '?' + urlencode(params)
+        return web.database_url('unsubscribe') + '?' + urlencode(params)
 
     def _sign_next(self, next_):
         pool = Pool()
@@ -1958,17 +1899,17 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         at = activity.due_at(now)
+        defaults = cls.default_get([
+                'state', 'email_opened', 'email_clicked',
+                'email_opened_machine', 'email_clicked_machine', 'email_sent',
+                ], with_rec_name=False)
+        columns = [table.record] + [Column(table, n) for n in defaults] + [
+            table.activity, table.at, table.create_uid, table.create_date]
+        values = list(defaults.values()) + [
+            activity.id, at, transaction.user, now]
         for sub_ids in grouped_slice(record_ids, transaction.database.IN_MAX):
-            cursor.execute(*table.insert([
-                        table.record, table.activity, table.state, table.at,
-                        table.email_opened, table.email_clicked,
-                        table.email_opened_machine,
-                        table.email_clicked_machine,
-                        table.email_sent, table.create_uid, table.create_date,
-                        ], [
-                        [i, activity.id, 'waiting', at, False, False, False,
-                            False, False, transaction.user, now]
-                        for i in sub_ids],
+            cursor.execute(*table.insert(
+                    columns, [[i] + values for i in sub_ids],
                     on_conflict=Conflict(table)))
 
     @classmethod
@@ -2009,110 +1950,6 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         return children
 
     @classmethod
-    def _event(cls, record_activities, event, machines=None):
-        """Record the event of the record activities and run its consequences
-        when it is new and, unless the scenario trusts them, not from a
-        machine
-
-        machines are the record activities whose event a machine made."""
-        active = [ra for ra in record_activities
-            if ra.state == 'done'
-            and not ra.record.blocked
-            and ra.record.scenario.state == 'running']
-        if machines is None:
-            machines = cls._machine_events(active, event)
-        machine_field = event + '_machine'
-        by_machines, by_people, unmasked = [], [], []
-        for ra in active:
-            if ra in machines:
-                if not getattr(ra, event):
-                    by_machines.append(ra)
-                elif not getattr(ra, machine_field):
-                    # The first link a scanner followed looked like a click
-                    unmasked.append(ra)
-            elif not getattr(ra, event) or getattr(ra, machine_field):
-                by_people.append(ra)
-        if event == 'email_clicked':
-            # A click on a message not seen opened (images blocked) is an open
-            cls._event(by_machines + by_people, 'email_opened', machines)
-        cls.write(by_machines + unmasked, {event: True, machine_field: True})
-        cls.write(by_people, {event: True, machine_field: False})
-        untrusted = [
-            ra for ra in unmasked
-            if not ra.record.scenario.email_machine_events]
-        cls._undo_event(untrusted, event)
-        if event == 'email_clicked' and unmasked:
-            # Without its image loaded, the open came from the click
-            loaded = cls._accessed(unmasked, 'on_email_opened')
-            cls.write([ra for ra in unmasked if str(ra) not in loaded],
-                {'email_opened_machine': True})
-            cls._undo_event(
-                [ra for ra in untrusted if str(ra) not in loaded],
-                'email_opened')
-        cls._on_event(by_people + [
-                ra for ra in by_machines
-                if ra.record.scenario.email_machine_events], event)
-
-    @classmethod
-    def _machine_events(cls, record_activities, event):
-        """Return the record activities whose event comes from a machine:
-        a proxy or a scanner of the recipient's mail service"""
-        request = Transaction().context.get('_request') or {}
-        remote_addr = request.get('remote_addr')
-        # Only the requests of the tracking URLs tell their user agent
-        user_agent = request.get('user_agent')
-        if remote_addr and machine.in_networks(remote_addr, config.get(
-                    'marketing', 'automation_machine_networks', default='')):
-            return set(record_activities)
-        if user_agent is not None and machine.is_machine(
-                user_agent, config.get(
-                    'marketing', 'automation_machine_agents',
-                    default=machine.MACHINE_AGENTS)):
-            return set(record_activities)
-        machines = set()
-        delay = config.getfloat(
-            'marketing', 'automation_machine_delay', default=0)
-        if user_agent and machine.is_proxy(user_agent, config.get(
-                    'marketing', 'automation_proxy_agents',
-                    default=machine.PROXY_AGENTS)):
-            delay = max(delay, config.getfloat(
-                    'marketing', 'automation_proxy_delay', default=60))
-        if delay:
-            # Proxies fetch the images when the e-mail is delivered
-            since = datetime.datetime.now() - datetime.timedelta(seconds=delay)
-            machines.update(
-                ra for ra in record_activities
-                if ra.executed_at and ra.executed_at > since)
-        if event == 'email_clicked':
-            machines.update(cls._scanned(record_activities))
-        return machines
-
-    @classmethod
-    def _scanned(cls, record_activities):
-        """Return the record activities of which different links were
-        followed within a second of the last access, as scanners do"""
-        accesses = cls._accessed(record_activities, 'on_email_clicked')
-        scanned = set()
-        for ra in record_activities:
-            dates = accesses.get(str(ra))
-            if dates:
-                last = max(d for d, _ in dates)
-                since = last - datetime.timedelta(seconds=1)
-                if len({u for d, u in dates if d >= since}) > 1:
-                    scanned.add(ra)
-        return scanned
-
-    @classmethod
-    def _accessed(cls, record_activities, method):
-        """Return the accesses, date and URL, of the URLs of method by
-        record activity"""
-        accesses = defaultdict(list)
-        for record, date, url in cls._url_accesses(
-                record_activities, 'create_date', 'url', method=method):
-            accesses[record].append((date, url))
-        return accesses
-
-    @classmethod
     def _email_archive(cls):
         "Return the record activities joined to their archived e-mails"
         pool = Pool()
@@ -2147,37 +1984,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def get_email_accesses(cls, record_activities, name):
-        accesses = {ra.id: [] for ra in record_activities}
-        for record, access_id in cls._url_accesses(record_activities, 'id'):
-            accesses[int(record.split(',')[1])].append(access_id)
-        return accesses
-
-    @classmethod
-    def _url_accesses(cls, record_activities, *columns, method=None):
-        """Yield the record activity, as a reference, and the columns of the
-        accesses to the URLs of the record activities (of method if set),
-        in the order of the accesses"""
         pool = Pool()
-        ShortenedURL = pool.get('web.shortened_url')
         URLAccess = pool.get('web.shortened_url.access')
-        shortened_url = ShortenedURL.__table__()
-        access = URLAccess.__table__()
-        cursor = Transaction().connection.cursor()
-        for sub_activities in grouped_slice(
-                record_activities, Transaction().database.IN_MAX):
-            where = shortened_url.record.in_(
-                [str(ra) for ra in sub_activities])
-            if method:
-                where &= (
-                    shortened_url.method == '%s|%s' % (cls.__name__, method))
-            cursor.execute(*access.join(shortened_url,
-                    condition=access.url == shortened_url.id
-                    ).select(
-                    shortened_url.record,
-                    *(Column(access, c) for c in columns),
-                    where=where,
-                    order_by=[access.create_date.asc, access.id.asc]))
-            yield from cursor
+        accesses = URLAccess.marketing_automation_accesses(record_activities)
+        return {
+            ra.id: [a.id for a in accesses.get(ra, [])]
+            for ra in record_activities}
 
     @classmethod
     def _on_event(cls, record_activities, event):
@@ -2204,61 +2016,62 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     @classmethod
     @ModelView.button
     def on_email_opened(cls, record_activities):
-        cls._event(record_activities, 'email_opened')
+        cls.track_email(record_activities, {'email_opened'})
 
     @classmethod
     @ModelView.button
     def on_email_clicked(cls, record_activities):
-        cls._event(record_activities, 'email_clicked')
+        # A click on an e-mail not seen opened (images blocked) opens it
+        cls.track_email(record_activities, {'email_opened', 'email_clicked'})
 
-    def convert_href(self, href, links):
-        "Return the URL of href in the e-mail of the record activity"
-        unsubscribe, next_ = render.unsubscribe_next(href)
-        if unsubscribe:
-            return self.record.get_unsubscribe_url(next_)
-        return links.add(
-            self, 'marketing.automation.record.activity|on_email_clicked',
-            href)
+    @classmethod
+    def track_email(cls, record_activities, events):
+        """Update the events of the e-mails of the record activities from
+        their accesses, and schedule or undo the children of the events that
+        start or stop to count
 
-    def image_url(self, links):
-        "Return the URL of the image that records the open of the e-mail"
-        return links.add(
-            self, 'marketing.automation.record.activity|on_email_opened',
-            empty_image_url())
-
-
-class ShortenedLinks:
-    """The links of a batch of e-mails, rendered as placeholders then
-    shortened at once"""
-
-    def __init__(self):
-        self.prefix = 'https://%s.invalid/' % token_hex(8)
-        self.links = []
-        self.urls = []
-
-    def add(self, record_activity, method, url):
-        "Return the placeholder of the shortened URL"
-        self.links.append((record_activity, method, url))
-        return self.prefix + str(len(self.links) - 1)
-
-    def shorten(self):
+        The events that do not come from an access are a person's: a user
+        marked them."""
         pool = Pool()
-        ShortenedURL = pool.get('web.shortened_url')
-        ids = insert(ShortenedURL, [{
-                    'record': str(record_activity),
-                    'method': method,
-                    'redirect_url': url,
-                    } for record_activity, method, url in self.links])
-        # The URLs of the batch at once
-        urls = ShortenedURL.get_url(
-            ShortenedURL.browse(ids), 'shortened_url')
-        self.urls = [urls[i] for i in ids]
-
-    def replace(self, text):
-        "Return the text with the placeholders replaced by the URLs"
-        return re.sub(
-            re.escape(self.prefix) + r'(\d+)',
-            lambda match: self.urls[int(match.group(1))], text)
+        URLAccess = pool.get('web.shortened_url.access')
+        if Transaction().context.get(web.ACCESS_CONTEXT):
+            events = set()
+        active = [ra for ra in record_activities
+            if ra.state == 'done'
+            and not ra.record.blocked
+            and ra.record.scenario.state == 'running']
+        seen = URLAccess.marketing_automation_seen(active)
+        to_write = defaultdict(list)
+        started, stopped = defaultdict(list), defaultdict(list)
+        for record_activity in active:
+            trusted = record_activity.record.scenario.email_machine_events
+            values = {}
+            for event in ['email_opened', 'email_clicked']:
+                happened, person, burst = seen[record_activity][event]
+                before = bool(getattr(record_activity, event))
+                before_person = before and not getattr(
+                    record_activity, event + '_machine')
+                happened = happened or before or event in events
+                # A scanner's burst unmasks the click taken for a person's
+                person = (person or event in events
+                    or (before_person and not burst))
+                values[event] = happened
+                values[event + '_machine'] = happened and not person
+                counted_before = before and (before_person or trusted)
+                counted = happened and (person or trusted)
+                if counted and not counted_before:
+                    started[event].append(record_activity)
+                elif counted_before and not counted:
+                    stopped[event].append(record_activity)
+            if any(bool(getattr(record_activity, f)) != v
+                    for f, v in values.items()):
+                to_write[tuple(values.items())].append(record_activity)
+        for values, record_activities in to_write.items():
+            cls.write(record_activities, dict(values))
+        for event, record_activities in started.items():
+            cls._on_event(record_activities, event)
+        for event, record_activities in stopped.items():
+            cls._undo_event(record_activities, event)
 
 
 class ActivityTestEmail(Wizard):

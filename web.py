@@ -1,19 +1,109 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+"""The tracking of the e-mails: their links and image, and the accesses
+to them, each classified when it is recorded as a person's or a machine's
+and why"""
+import datetime
 import hmac
+import re
+from collections import defaultdict, namedtuple
+from functools import lru_cache
+from secrets import token_hex
+from urllib.parse import quote, urljoin
 
+from trytond.config import config
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
+from trytond.url import http_host
+from trytond.wsgi import Base64Converter
 from trytond.modules.web_shortener.web import ALPHABET
+
+from . import machine, render
 
 SEPARATOR = '-'  # Not in the alphabet of the shortened ids
 USER_AGENT_SIZE = 1000
 MAX_ID = 2 ** 63 - 1  # The largest integer that the databases store
+OPENED = 'marketing.automation.record.activity|on_email_opened'
+CLICKED = 'marketing.automation.record.activity|on_email_clicked'
 EVENTS = {
-    'marketing.automation.record.activity|on_email_opened': 'email_opened',
-    'marketing.automation.record.activity|on_email_clicked': 'email_clicked',
+    OPENED: 'email_opened',
+    CLICKED: 'email_clicked',
     }
+# Scanners follow the links of an e-mail one after the other, people do not
+BURST = datetime.timedelta(seconds=1)
+# The context key of the events that come from an access, not from a user
+ACCESS_CONTEXT = 'marketing_automation_access'
+# Whether an event of an e-mail happened, whether a person made it and
+# whether its links were followed at once
+Seen = namedtuple('Seen', ['happened', 'person', 'burst'])
+NOT_SEEN = Seen(False, False, False)
+
+
+def automation_base():
+    return config.get('marketing', 'automation_base', default=http_host())
+
+
+def empty_image_url():
+    "Return the URL of the transparent image"
+    return urljoin(automation_base(), '/m/empty.gif')
+
+
+def database_url(path):
+    "Return the URL of path under this module's routes of the database"
+    return _database_url(automation_base(), Transaction().database.name, path)
+
+
+@lru_cache(maxsize=64)
+def _database_url(base, database_name, path):
+    # Once per database, not for each of the links of the e-mails
+    database = Base64Converter(None).to_url(database_name)
+    return urljoin(base, quote('/m/%s/%s' % (database, path)))
+
+
+class ShortenedLinks:
+    """The links and the image of a batch of e-mails, rendered as
+    placeholders then shortened at once"""
+
+    def __init__(self):
+        self.prefix = 'https://%s.invalid/' % token_hex(8)
+        self.links = []
+        self.urls = []
+
+    def convert_href(self, record_activity, href):
+        "Return the URL of href in the e-mail of the record activity"
+        unsubscribe, next_ = render.unsubscribe_next(href)
+        if unsubscribe:
+            return record_activity.record.get_unsubscribe_url(next_)
+        return self._add(record_activity, CLICKED, href)
+
+    def image_url(self, record_activity):
+        "Return the URL of the image that records the open of the e-mail"
+        return self._add(record_activity, OPENED, empty_image_url())
+
+    def _add(self, record_activity, method, url):
+        "Return the placeholder of the shortened URL"
+        self.links.append((record_activity, method, url))
+        return self.prefix + str(len(self.links) - 1)
+
+    def shorten(self):
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        shortened_urls = ShortenedURL.create([{
+                    'record': str(record_activity),
+                    'method': method,
+                    'redirect_url': url,
+                    } for record_activity, method, url in self.links])
+        # The URLs of the batch at once
+        urls = ShortenedURL.get_url(shortened_urls, 'shortened_url')
+        self.urls = [urls[u.id] for u in shortened_urls]
+
+    def replace(self, text):
+        "Return the text with the placeholders replaced by the URLs"
+        return re.sub(
+            re.escape(self.prefix) + r'(\d+)',
+            lambda match: self.urls[int(match.group(1))], text)
 
 
 class ShortenedURL(metaclass=PoolMeta):
@@ -75,7 +165,44 @@ class ShortenedURL(metaclass=PoolMeta):
         if 'user_agent' in request:
             values.setdefault(
                 'user_agent', request['user_agent'][:USER_AGENT_SIZE])
-        return super().access(**values)
+        if self.method in EVENTS:
+            values.setdefault(
+                'marketing_automation_source',
+                self.marketing_automation_source(request))
+        # The events of the access are a person's or a machine's as its
+        # accesses tell, not a user's
+        with Transaction().set_context({ACCESS_CONTEXT: True}):
+            return super().access(**values)
+
+    def marketing_automation_source(self, request):
+        """Return who made the request to the URL of a record activity, from
+        the address and the user agent of the request and the time since the
+        e-mail was sent"""
+        remote_addr = request.get('remote_addr')
+        # Only the requests of the tracking route tell their user agent
+        user_agent = request.get('user_agent')
+        if remote_addr and machine.in_networks(remote_addr, config.get(
+                    'marketing', 'automation_machine_networks', default='')):
+            return 'network'
+        if user_agent is not None and machine.is_machine(
+                user_agent, config.get(
+                    'marketing', 'automation_machine_agents',
+                    default=machine.MACHINE_AGENTS)):
+            return 'agent'
+        delay = config.getfloat(
+            'marketing', 'automation_machine_delay', default=0)
+        if user_agent and machine.is_proxy(user_agent, config.get(
+                    'marketing', 'automation_proxy_agents',
+                    default=machine.PROXY_AGENTS)):
+            delay = max(delay, config.getfloat(
+                    'marketing', 'automation_proxy_delay', default=60))
+        # Proxies fetch the images when the e-mail is delivered
+        sent_at = self.record.executed_at
+        if delay and sent_at and (
+                datetime.datetime.now() - sent_at
+                < datetime.timedelta(seconds=delay)):
+            return 'delivery'
+        return 'person'
 
 
 def is_shortened_id(value):
@@ -96,6 +223,16 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
     marketing_automation_event = fields.Function(fields.Selection(
             'get_marketing_automation_events', "Event"),
         'get_marketing_automation_event')
+    marketing_automation_source = fields.Selection([
+            (None, ""),
+            ('person', "Person"),
+            ('network', "Machine of a mail service network"),
+            ('agent', "Machine by its user agent"),
+            ('delivery', "Machine on delivery"),
+            ('burst', "Machine following the links at once"),
+            ], "Made By", readonly=True,
+        help="Who opened the e-mail or followed its link, "
+        "and what tells a machine.")
 
     @classmethod
     def __setup__(cls):
@@ -113,3 +250,85 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
 
     def get_marketing_automation_event(self, name):
         return EVENTS.get(self.url.method)
+
+    @classmethod
+    def create(cls, vlist):
+        accesses = super().create(vlist)
+        clicked = {
+            a.url.record for a in accesses
+            if a.url.method == CLICKED and a.url.record}
+        if clicked:
+            cls.marketing_automation_bursts(
+                cls.marketing_automation_accesses(clicked))
+        return accesses
+
+    @classmethod
+    def marketing_automation_accesses(cls, record_activities):
+        """Return the accesses of the e-mails of the record activities, in
+        the order they were made, by record activity"""
+        accesses = defaultdict(list)
+        for sub_activities in grouped_slice(
+                record_activities, Transaction().database.IN_MAX):
+            for access in cls.search([
+                        ('url.record', 'in',
+                            [str(ra) for ra in sub_activities]),
+                        ('url.method', 'in', list(EVENTS)),
+                        ], order=[('create_date', 'ASC'), ('id', 'ASC')]):
+                accesses[access.url.record].append(access)
+        return accesses
+
+    @classmethod
+    def marketing_automation_bursts(cls, accesses):
+        """Classify as a machine's the clicks of the accesses by record
+        activity that followed or preceded the click of another link within
+        BURST
+
+        It runs when an access is recorded and again before its events are
+        counted, for the accesses recorded at the same time, whose
+        transactions did not see each other."""
+        bursts = []
+        for record_accesses in accesses.values():
+            bursts.extend(_bursts(record_accesses))
+        if bursts:
+            cls.write(bursts, {'marketing_automation_source': 'burst'})
+
+    @classmethod
+    def marketing_automation_seen(cls, record_activities):
+        """Return by record activity the Seen of each event of its e-mail
+        from its accesses: a click opens the e-mail as well"""
+        accesses = cls.marketing_automation_accesses(record_activities)
+        cls.marketing_automation_bursts(accesses)
+        seen = {}
+        for record_activity in record_activities:
+            record_accesses = accesses.get(record_activity, [])
+            clicks = [a for a in record_accesses if a.url.method == CLICKED]
+            seen[record_activity] = {
+                'email_opened': _seen(record_accesses),
+                'email_clicked': _seen(clicks),
+                }
+        return seen
+
+
+def _seen(accesses):
+    """Return the Seen of the event of the accesses
+
+    The accesses recorded without knowing who made them tell only that the
+    event happened."""
+    if not accesses:
+        return NOT_SEEN
+    sources = {a.marketing_automation_source for a in accesses}
+    return Seen(True, 'person' in sources, 'burst' in sources)
+
+
+def _bursts(accesses):
+    """Return the clicks of the accesses, in the order they were made, that
+    are not yet known as a burst but that followed or preceded the click of
+    another link within BURST"""
+    clicks = [a for a in accesses if a.url.method == CLICKED]
+    burst = set()
+    for previous, next_ in zip(clicks, clicks[1:]):
+        if (next_.create_date - previous.create_date <= BURST
+                and next_.url != previous.url):
+            burst.update([previous, next_])
+    return [a for a in clicks
+        if a in burst and a.marketing_automation_source != 'burst']

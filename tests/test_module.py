@@ -4,6 +4,7 @@ import datetime as dt
 
 from trytond.config import config
 from trytond.model.exceptions import RequiredValidationError
+from trytond.modules.marketing_automation import web
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
@@ -591,22 +592,42 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.run_scenario(scenario)
         return activity, reminder, thanks
 
+    @staticmethod
+    def access(record_activity, event, request=None, link=0):
+        """Access the URL of the event in the e-mail of the record activity
+        by the request and run the queued events"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        urls = ShortenedURL.search([
+                ('record', '=', str(record_activity)),
+                ('method', '=', {
+                        'email_opened': web.OPENED,
+                        'email_clicked': web.CLICKED,
+                        }[event]),
+                ], order=[('id', 'ASC')])
+        with Transaction().set_context(_request=request or {}):
+            urls[link].access()
+        run_tasks()
+
+    @staticmethod
+    def sources(record_activity):
+        "Return the event and who made each access of the record activity"
+        return [(a.marketing_automation_event, a.marketing_automation_source)
+            for a in record_activity.email_accesses]
+
     @with_transaction()
     def test_machine_open_proxy_network(self):
         "An open from a proxy is recorded but cancels no reminder"
-        pool = Pool()
-        RecordActivity = pool.get('marketing.automation.record.activity')
         set_marketing_config(
             self, 'automation_machine_networks', '66.249.80.0/20')
         activity, reminder, _ = self.machine_scenario()
         sent, = record_activities(activity)
 
-        with Transaction().set_context(
-                _request={'remote_addr': '66.249.84.10'}):
-            RecordActivity.on_email_opened([sent])
+        self.access(sent, 'email_opened', {'remote_addr': '66.249.84.10'})
 
         self.assertTrue(sent.email_opened)
         self.assertTrue(sent.email_opened_machine)
+        self.assertEqual(self.sources(sent), [('email_opened', 'network')])
         self.assertEqual(
             [ra.state for ra in record_activities(reminder)], ['waiting'])
         self.assertEqual(activity.email_opened_machine, 1)
@@ -618,23 +639,48 @@ class MarketingAutomationTestCase(ModuleTestCase):
                     activity.id).email_open_rate, 0)
 
         # The person opens it later
-        with Transaction().set_context(
-                _request={'remote_addr': '192.0.2.1'}):
-            RecordActivity.on_email_opened([sent])
+        self.access(sent, 'email_opened', {'remote_addr': '192.0.2.1'})
         self.assertFalse(sent.email_opened_machine)
+        self.assertEqual(
+            self.sources(sent),
+            [('email_opened', 'network'), ('email_opened', 'person')])
         self.assertEqual(
             [ra.state for ra in record_activities(reminder)], ['cancelled'])
 
     @with_transaction()
     def test_machine_open_at_delivery(self):
         "An open at the delivery is a proxy's unless the scenario trusts it"
+        set_marketing_config(self, 'automation_machine_delay', '60')
+        activity, reminder, _ = self.machine_scenario()
+        sent, = record_activities(activity)
+
+        self.access(sent, 'email_opened')
+
+        self.assertTrue(sent.email_opened_machine)
+        self.assertEqual(self.sources(sent), [('email_opened', 'delivery')])
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['waiting'])
+
+    @with_transaction()
+    def test_machine_open_queue_lag(self):
+        """An open at the delivery stays a proxy's when its event is counted
+        long after"""
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
         set_marketing_config(self, 'automation_machine_delay', '60')
         activity, reminder, _ = self.machine_scenario()
         sent, = record_activities(activity)
+        self.access(sent, 'email_opened')
+        table = RecordActivity.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update(
+                [table.executed_at],
+                [dt.datetime.now() - dt.timedelta(days=1)],
+                where=table.id == sent.id))
 
-        RecordActivity.on_email_opened([sent])
+        # The queue runs the event a day after the sending
+        with Transaction().set_context({web.ACCESS_CONTEXT: True}):
+            RecordActivity.on_email_opened([RecordActivity(sent.id)])
 
         self.assertTrue(sent.email_opened_machine)
         self.assertEqual(
@@ -643,37 +689,54 @@ class MarketingAutomationTestCase(ModuleTestCase):
     @with_transaction()
     def test_machine_events_trusted(self):
         "A scenario may trust the events of machines"
-        pool = Pool()
-        RecordActivity = pool.get('marketing.automation.record.activity')
         set_marketing_config(self, 'automation_machine_delay', '60')
         activity, reminder, _ = self.machine_scenario(
             email_machine_events=True)
         sent, = record_activities(activity)
 
-        RecordActivity.on_email_opened([sent])
+        self.access(sent, 'email_opened')
 
         self.assertTrue(sent.email_opened_machine)
         self.assertEqual(
             [ra.state for ra in record_activities(reminder)], ['cancelled'])
 
     @with_transaction()
-    def test_scanner_clicks(self):
-        "Following every link at once is a scanner's click"
+    def test_marked_by_user(self):
+        "The events a user marks are a person's, even on the delivery"
         pool = Pool()
-        ShortenedURL = pool.get('web.shortened_url')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        set_marketing_config(self, 'automation_machine_delay', '60')
         activity, reminder, thanks = self.machine_scenario()
         sent, = record_activities(activity)
-        urls = ShortenedURL.search([
-                ('record', '=', str(sent)),
-                ('method', '=',
-                    'marketing.automation.record.activity|on_email_clicked'),
-                ])
-        self.assertEqual(len(urls), 2)
 
-        for url in urls:
-            url.access()
-            run_tasks()
+        RecordActivity.on_email_clicked([sent])
 
+        self.assertEqual(
+            (sent.email_opened, sent.email_opened_machine,
+                sent.email_clicked, sent.email_clicked_machine),
+            (True, False, True, False))
+        self.assertEqual(sent.email_accesses, ())
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['cancelled'])
+        self.assertEqual(
+            [bool(ra.at) for ra in record_activities(thanks)], [True])
+
+    @with_transaction()
+    def test_scanner_clicks(self):
+        "Following every link at once is a scanner's click"
+        activity, reminder, thanks = self.machine_scenario()
+        sent, = record_activities(activity)
+
+        self.access(sent, 'email_clicked', link=0)
+        # Taken for a person's click until the next link
+        self.assertEqual(self.sources(sent), [('email_clicked', 'person')])
+        self.assertEqual(
+            [bool(ra.at) for ra in record_activities(thanks)], [True])
+        self.access(sent, 'email_clicked', link=1)
+
+        self.assertEqual(
+            self.sources(sent),
+            [('email_clicked', 'burst'), ('email_clicked', 'burst')])
         self.assertTrue(sent.email_clicked)
         self.assertTrue(sent.email_clicked_machine)
         self.assertTrue(sent.email_opened_machine)
@@ -681,6 +744,61 @@ class MarketingAutomationTestCase(ModuleTestCase):
             [ra.at for ra in record_activities(thanks)], [None])
         self.assertEqual(
             [ra.state for ra in record_activities(reminder)], ['waiting'])
+
+    @with_transaction()
+    def test_scanner_clicks_at_once(self):
+        """The clicks of a scanner recorded at the same time, unseen by each
+        other, are a machine's when their events are counted"""
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        URLAccess = pool.get('web.shortened_url.access')
+        activity, reminder, thanks = self.machine_scenario()
+        sent, = record_activities(activity)
+        self.access(sent, 'email_clicked', link=0)
+        self.access(sent, 'email_clicked', link=1)
+        # As two transactions record them
+        URLAccess.write(
+            list(sent.email_accesses),
+            {'marketing_automation_source': 'person'})
+
+        with Transaction().set_context({web.ACCESS_CONTEXT: True}):
+            RecordActivity.on_email_clicked([RecordActivity(sent.id)])
+
+        self.assertEqual(
+            self.sources(sent),
+            [('email_clicked', 'burst'), ('email_clicked', 'burst')])
+        self.assertTrue(sent.email_clicked_machine)
+        self.assertEqual(
+            [ra.at for ra in record_activities(thanks)], [None])
+
+    @with_transaction()
+    def test_person_click_before_scanner(self):
+        "A person's click stays one when a scanner follows the links later"
+        pool = Pool()
+        URLAccess = pool.get('web.shortened_url.access')
+        activity, reminder, thanks = self.machine_scenario()
+        sent, = record_activities(activity)
+        self.access(sent, 'email_clicked', link=0)
+        table = URLAccess.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update(
+                [table.create_date],
+                [dt.datetime.now() - dt.timedelta(minutes=10)]))
+
+        self.access(sent, 'email_clicked', link=1)
+        self.access(sent, 'email_clicked', link=0)
+
+        self.assertEqual(self.sources(sent), [
+                ('email_clicked', 'person'),
+                ('email_clicked', 'burst'),
+                ('email_clicked', 'burst'),
+                ])
+        self.assertFalse(sent.email_clicked_machine)
+        self.assertFalse(sent.email_opened_machine)
+        self.assertEqual(
+            [bool(ra.at) for ra in record_activities(thanks)], [True])
+        self.assertEqual(
+            [ra.state for ra in record_activities(reminder)], ['cancelled'])
 
     @with_transaction()
     def test_smtp_faults(self):
