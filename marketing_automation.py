@@ -1032,6 +1032,10 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                     send, smtp_connections(), results) as deliveries:
                 for chunk in grouped_slice(
                         record_activities, self._render_chunk_size()):
+                    # Instances of their own, read with the chunk only: the
+                    # shortened URLs created for each chunk clear the values
+                    # read of all the instances of the transaction
+                    chunk = RecordActivity.browse(list(chunk))
                     for record_activity, message in self._email_messages(
                             chunk, sender, templates, failures):
                         outgoing[record_activity] = message
@@ -1075,13 +1079,13 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             if email:
                 rendered.append((record_activity, *email))
         links.shorten()
-        for record_activity, email, name, from_, subject, html, text in (
-                rendered):
+        for (record_activity, email, name, from_, subject, html, text,
+                list_unsubscribe) in rendered:
             html, text = links.replace(html), links.replace(text)
             try:
                 msg, address, smtputf8 = self._email_message(
-                    sender, record_activity, name, email, from_,
-                    subject, html, text)
+                    sender, name, email, from_, subject, html, text,
+                    list_unsubscribe)
             except Exception as exception:
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
@@ -1091,8 +1095,8 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
     def _render_email_of(self, record_activity, links, templates):
         """Return the e-mail address, the name of its party, the from, the
-        subject, the HTML and the text of the e-mail of the record activity or
-        None when its record has no address"""
+        subject, the HTML, the text and the List-Unsubscribe of the e-mail of
+        the record activity or None when its record has no address"""
         record = record_activity.record.record
         contact = record.marketing_email
         if not contact or not contact.email:
@@ -1107,17 +1111,19 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             if record_activity.record.scenario.email_open_tracking
             else None,
             templates)
-        return contact.email, name, from_, subject, html, text
+        return (contact.email, name, from_, subject, html, text,
+            record_activity.record.list_unsubscribe)
 
     @staticmethod
     def _email_message(
-            sender, record_activity, name, email, from_, subject, html, text):
-        """Return the message to name at the e-mail address of the record
-        activity, the address to send it to and whether it needs SMTPUTF8"""
+            sender, name, email, from_, subject, html, text,
+            list_unsubscribe):
+        """Return the message to name at the e-mail address, the address to
+        send it to and whether it needs SMTPUTF8"""
         address, smtputf8 = render.encode_address(email)
         msg = render.message(
             sender, from_ or sender, (name, address), subject, html, text)
-        msg['List-Unsubscribe'] = record_activity.record.list_unsubscribe
+        msg['List-Unsubscribe'] = list_unsubscribe
         msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
         return msg, address, smtputf8
 
