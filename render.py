@@ -11,6 +11,7 @@ limits of the render.
 import ast
 import base64
 import datetime
+import random
 import re
 import warnings
 from email.header import Header
@@ -18,7 +19,6 @@ from email.headerregistry import Address
 from email.message import Message
 from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
-from secrets import token_hex
 
 import html2text
 import idna
@@ -338,7 +338,10 @@ def message(sender, from_, to, subject, html, text):
     msg['Message-ID'] = make_msgid(
         domain=parseaddr(sender)[1].rpartition('@')[2] or None)
     msg['Subject'] = encode_header(subject, 'Subject')
-    boundary = '=_' + token_hex(16)  # "_" is never in base64
+    # Neither "=_" nor "-" are in base64, so no boundary is in the parts:
+    # it needs no system randomness, whose call lets the delivery threads
+    # hold the interpreter
+    boundary = '=_%032x' % random.getrandbits(128)
     msg['MIME-Version'] = '1.0'
     msg['Content-Type'] = 'multipart/alternative; boundary="%s"' % boundary
     # The parts as text: the e-mail package would encode them again and
