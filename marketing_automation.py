@@ -38,6 +38,7 @@ from trytond.transaction import (
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import delivery, render, sandbox, web
+from .common import in_max
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
     TemplateError, TextError)
@@ -186,7 +187,7 @@ def reporting_totals(model, records, names, ids=None):
     with without_check_access(), Transaction().set_context(
             from_date=None, to_date=None, scenario=None):
         for sub_records in grouped_slice(
-                records, Transaction().database.IN_MAX):
+                records, in_max()):
             for total in Total.search([
                         ('id', 'in', [r.id for r in sub_records]),
                         ], order=[]):
@@ -272,6 +273,7 @@ class MarketingAutomationMixin:
 class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     "Marketing Scenario"
     __name__ = 'marketing.automation.scenario'
+    __string__ = "Marketing Scenario"
 
     _states = {
         'readonly': Eval('state') != 'draft',
@@ -434,7 +436,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
 
         ids = list(map(int, scenarios))
         result = {n: dict.fromkeys(ids, 0) for n in names}
-        for sub_ids in grouped_slice(ids, Transaction().database.IN_MAX):
+        for sub_ids in grouped_slice(ids, in_max()):
             cursor.execute(*record.select(
                     record.scenario, Count(Literal('*')),
                     Sum(Case((record.blocked, 1), else_=0)),
@@ -586,7 +588,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         now = datetime.datetime.now()
         blocked = Record.default_blocked()
         activities = list(self.activities)
-        for sub_ids in grouped_slice(ids, transaction.database.IN_MAX):
+        for sub_ids in grouped_slice(ids, in_max()):
             references = {'%s,%s' % (self.model, i): i for i in sub_ids}
             cursor.execute(*record.insert([
                         record.scenario, record.record, record.uuid,
@@ -612,6 +614,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
 class Activity(TypedTextMixin, ModelSQL, ModelView):
     "Marketing Activity"
     __name__ = 'marketing.automation.activity'
+    __string__ = "Marketing Activity"
 
     name = fields.Char("Name", required=True, translate=True)
     parent = fields.Reference(
@@ -792,7 +795,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             }
         ids = list(map(int, activities))
         result = {n: dict.fromkeys(ids, 0) for n in names}
-        for sub_ids in grouped_slice(ids, Transaction().database.IN_MAX):
+        for sub_ids in grouped_slice(ids, in_max()):
             cursor.execute(*record_activity.select(
                     record_activity.activity,
                     *(columns[n] for n in names),
@@ -1358,6 +1361,7 @@ def template_helpers():
 class Record(ModelSQL, ModelView):
     "Marketing Record"
     __name__ = 'marketing.automation.record'
+    __string__ = "Marketing Record"
 
     scenario = fields.Many2One(
         'marketing.automation.scenario', "Scenario",
@@ -1556,6 +1560,7 @@ class Record(ModelSQL, ModelView):
 class RecordActivity(Workflow, ModelSQL, ModelView):
     "Marketing Record Activity"
     __name__ = 'marketing.automation.record.activity'
+    __string__ = "Marketing Record Activity"
     # The cron changes the state of record activities by the hundred
     # thousands: their fields keep when they ran and why they failed, a log
     # row for each would only double the work and the table
@@ -1913,7 +1918,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             table.activity, table.at, table.create_uid, table.create_date]
         values = list(defaults.values()) + [
             activity.id, at, transaction.user, now]
-        for sub_ids in grouped_slice(record_ids, transaction.database.IN_MAX):
+        for sub_ids in grouped_slice(record_ids, in_max()):
             cursor.execute(*table.insert(
                     columns, [[i] + values for i in sub_ids],
                     on_conflict=Conflict(table)))
@@ -1945,7 +1950,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         children = []
         for parent, record_ids in records.items():
             for sub_ids in grouped_slice(
-                    record_ids, Transaction().database.IN_MAX):
+                    record_ids, in_max()):
                 children.extend(cls.search([
                             ('state', '=', state),
                             ('record', 'in', list(sub_ids)),
@@ -1972,7 +1977,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         table, email, query = cls._email_archive()
         cursor = Transaction().connection.cursor()
         for sub_ids in grouped_slice(
-                message_ids, Transaction().database.IN_MAX):
+                message_ids, in_max()):
             cursor.execute(*query.select(
                     table.id, email.marketing_automation_message_id,
                     where=reduce_ids(table.id, sub_ids)))
@@ -2104,6 +2109,7 @@ class ActivityTestEmail(Wizard):
 class ActivityTestEmailStart(ModelView):
     "Test Marketing Activity E-Mail"
     __name__ = 'marketing.automation.activity.test_email'
+    __string__ = "Test Marketing Activity E-Mail"
 
     activity = fields.Many2One(
         'marketing.automation.activity', "Activity", readonly=True)

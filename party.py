@@ -29,6 +29,7 @@ class Party(MarketingAutomationMixin, metaclass=PoolMeta):
 class PartyUnsubscribedScenario(ModelSQL):
     "Party Unsubscribed Scenario"
     __name__ = 'party.party-unsubscribed-marketing.automation.scenario'
+    __string__ = "Party Unsubscribed Scenario"
 
     party = fields.Many2One(
         'party.party', "Party", required=True, ondelete='CASCADE')

@@ -349,19 +349,22 @@ def message(sender, from_, to, subject, html, text):
     msg.set_payload(''.join(
             _text_part(boundary, subtype, content)
             for subtype, content in [('plain', text), ('html', html)])
-        + '--%s--\n' % boundary)
+        + '--%s--\r\n' % boundary)
     return msg
 
 
 def _text_part(boundary, subtype, content):
-    "Return the part of content in UTF-8 and base64, with its boundary"
+    """Return the part of content in UTF-8 and base64, with its boundary
+
+    Its lines end as SMTP wants, also when the message is sent as bytes."""
     return (
-        '--%s\n'
-        'Content-Type: text/%s; charset="utf-8"\n'
-        'Content-Transfer-Encoding: base64\n'
-        '\n%s' % (
+        '--%s\r\n'
+        'Content-Type: text/%s; charset="utf-8"\r\n'
+        'Content-Transfer-Encoding: base64\r\n'
+        '\r\n%s' % (
             boundary, subtype,
-            base64.encodebytes(content.encode('utf-8')).decode('ascii')))
+            base64.encodebytes(content.encode('utf-8'))
+            .replace(b'\n', b'\r\n').decode('ascii')))
 
 
 def smtputf8_bytes(msg):

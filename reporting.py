@@ -20,6 +20,8 @@ from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
+from .common import in_max
+
 PERIODS = [
     ('year', "Year"),
     ('month', "Month"),
@@ -85,6 +87,7 @@ def sparkline(values):
 class Context(ModelView):
     "Marketing Automation Reporting Context"
     __name__ = 'marketing.automation.reporting.context'
+    __string__ = "Marketing Automation Reporting Context"
 
     period = fields.Selection(PERIODS, "Period", required=True)
     from_date = fields.Date(
@@ -352,7 +355,7 @@ class AbstractTotal(Abstract):
         field = cls.time_series.field
         time_series = defaultdict(list)
         for sub_records in grouped_slice(
-                records, Transaction().database.IN_MAX):
+                records, in_max()):
             for ts in Timeseries.search([
                         (field, 'in', [r.id for r in sub_records]),
                         ], order=[('date', 'ASC')]):
@@ -440,11 +443,13 @@ class ScenarioMixin:
 class ScenarioTimeseries(ScenarioMixin, AbstractTimeseries):
     "Marketing Automation Reporting per Scenario"
     __name__ = 'marketing.automation.reporting.scenario'
+    __string__ = "Marketing Automation Reporting per Scenario"
 
 
 class ScenarioTotal(ScenarioMixin, AbstractTotal):
     "Marketing Automation Reporting Total per Scenario"
     __name__ = 'marketing.automation.reporting.scenario.total'
+    __string__ = "Marketing Automation Reporting Total per Scenario"
 
     time_series = fields.One2Many(
         'marketing.automation.reporting.scenario', 'scenario', "Time Series",
@@ -534,11 +539,13 @@ class ActivityMixin:
 class ActivityTimeseries(ActivityMixin, AbstractTimeseries):
     "Marketing Automation Reporting per Activity"
     __name__ = 'marketing.automation.reporting.activity'
+    __string__ = "Marketing Automation Reporting per Activity"
 
 
 class ActivityTotal(ActivityMixin, AbstractTotal):
     "Marketing Automation Reporting Total per Activity"
     __name__ = 'marketing.automation.reporting.activity.total'
+    __string__ = "Marketing Automation Reporting Total per Activity"
 
     time_series = fields.One2Many(
         'marketing.automation.reporting.activity', 'activity', "Time Series",

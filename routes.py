@@ -1,11 +1,17 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 import logging
+import os
+import sqlite3
+from contextlib import closing
 from functools import wraps
+from urllib.parse import quote
 
 from werkzeug.routing import ValidationError
+from werkzeug.security import safe_join
 
 from trytond import backend
+from trytond.config import config
 from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, abort, allow_null_origin, redirect, with_pool,
@@ -93,8 +99,11 @@ def has_model(request, database_name, model):
 
 
 def is_tryton_database(request, database_name):
-    "Tell if the name is of an existing Tryton database, creating nothing"
+    "Tell if the name is of an existing Tryton database, changing nothing"
     if UNSAFE_DATABASE_CHARACTERS & set(database_name):
+        return False
+    # The SQLite backend may write to the file it connects to
+    if backend.name == 'sqlite' and not is_sqlite_tryton_file(database_name):
         return False
     try:
         # SQLite refuses a missing file or one outside of its data path
@@ -102,6 +111,23 @@ def is_tryton_database(request, database_name):
         return database.test()
     except Exception:
         logger.debug('%s', request, exc_info=True)
+        return False
+
+
+def is_sqlite_tryton_file(database_name):
+    "Tell, reading only, if the SQLite file of the name has Tryton's tables"
+    path = safe_join(
+        config.get('database', 'path'), database_name + '.sqlite')
+    if not path or not os.path.isfile(path):
+        return False
+    try:
+        with closing(sqlite3.connect(
+                    'file:%s?mode=ro' % quote(path), uri=True)) as connection:
+            return bool(connection.execute(
+                    "SELECT 1 FROM sqlite_master "
+                    "WHERE type = 'table' AND name = 'ir_configuration'"
+                    ).fetchone())
+    except sqlite3.Error:
         return False
 
 

@@ -21,6 +21,7 @@ from trytond.wsgi import Base64Converter
 from trytond.modules.web_shortener.web import ALPHABET
 
 from . import machine, render
+from .common import in_max
 
 SEPARATOR = '-'  # Not in the alphabet of the shortened ids
 USER_AGENT_SIZE = 1000
@@ -268,7 +269,7 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
         the order they were made, by record activity"""
         accesses = defaultdict(list)
         for sub_activities in grouped_slice(
-                record_activities, Transaction().database.IN_MAX):
+                record_activities, in_max()):
             for access in cls.search([
                         ('url.record', 'in',
                             [str(ra) for ra in sub_activities]),

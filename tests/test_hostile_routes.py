@@ -284,7 +284,8 @@ class MarketingAutomationHostileRouteTestCase(SentEmailsMixin, RouteTestCase):
         try:
             database.create(connection, name)
         finally:
-            database.put_connection(connection, True)
+            database.put_connection(connection)
+            database.close()
         self.addCleanup(self.drop_database, name)
 
         database = backend.Database(name).connect()

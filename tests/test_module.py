@@ -481,10 +481,17 @@ class MarketingAutomationTestCase(ModuleTestCase):
         pool = Pool()
         Field = pool.get('ir.model.field')
         FieldAccess = pool.get('ir.model.field.access')
-        code, = Field.search([
-                ('model.model', '=', 'party.party'), ('name', '=', 'code')])
+        if FieldAccess.field._type == 'many2one':
+            code, = Field.search([
+                    ('model.model', '=', 'party.party'),
+                    ('name', '=', 'code'),
+                    ])
+            field = {'field': code.id}
+        else:
+            # The field access names its model and field since 8.0
+            field = {'model': 'party.party', 'field': 'code'}
         FieldAccess.create([{
-                    'field': code.id,
+                    **field,
                     'perm_read': False,
                     }])
         create_party("John", 'john@example.com')

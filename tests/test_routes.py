@@ -136,7 +136,7 @@ class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
     def test_one_click_unsubscribe(self):
         "A POST to the List-Unsubscribe URL blocks the record at once"
         header = self.messages['oneclick']['List-Unsubscribe']
-        url = header.strip('<>')
+        url = header.strip().strip('<>')
         parts = urlsplit(url)
         response = self.client().post(
             parts.path, query_string=parts.query,

@@ -101,7 +101,15 @@ def set_marketing_config(test, option, value):
     if not config.has_section('marketing'):
         config.add_section('marketing')
     config.set('marketing', option, value)
-    test.addCleanup(config.remove_option, 'marketing', option)
+    test.addCleanup(remove_marketing_config, option)
+
+
+def remove_marketing_config(option):
+    "Remove the [marketing] option, from the cache of its value as well"
+    # The configuration is a parser until 7.0, a module with its parser and
+    # a cache of the values since 8.0
+    getattr(config, '_config', config).remove_option('marketing', option)
+    getattr(config, '_cache_clear', lambda: None)()
 
 
 def free_port():
