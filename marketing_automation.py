@@ -176,18 +176,16 @@ def _smtp_failure(exception):
             error=_error_message(exception)), True)
 
 
-def reporting_totals(model, records, names, ids=None):
-    """Return the figures names of all time of the records (by default 0
-    for them, or for ids) from the reporting totals of model, whose ids are
-    those of the records: the reporting computes them once for all"""
+def reporting_totals(model, records, names):
+    """Return the figures names of all time of the records (0 by default)
+    from the reporting totals of model, whose ids are those of the records:
+    the reporting computes them once for all"""
     pool = Pool()
     Total = pool.get(model)
-    ids = list(map(int, records if ids is None else ids))
-    result = {n: dict.fromkeys(ids, 0) for n in names}
+    result = {n: dict.fromkeys(map(int, records), 0) for n in names}
     with without_check_access(), Transaction().set_context(
             from_date=None, to_date=None, scenario=None):
-        for sub_records in grouped_slice(
-                records, in_max()):
+        for sub_records in grouped_slice(records, in_max()):
             for total in Total.search([
                         ('id', 'in', [r.id for r in sub_records]),
                         ], order=[]):
@@ -387,11 +385,14 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def get_block_rate(cls, scenarios, name):
-        # The records of a draft scenario are those that would enter it
-        return reporting_totals(
+        rates = reporting_totals(
             'marketing.automation.reporting.scenario.total',
-            [s for s in scenarios if s.state != 'draft'], [name],
-            ids=scenarios)[name]
+            scenarios, [name])[name]
+        for scenario in scenarios:
+            # The records of a draft scenario are those that would enter it
+            if scenario.state == 'draft':
+                rates[scenario.id] = 0
+        return rates
 
     def send_window_open(self, now):
         "Tell if e-mails may be sent at now (naive UTC)"
@@ -1949,8 +1950,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             records[parent].add(record.id)
         children = []
         for parent, record_ids in records.items():
-            for sub_ids in grouped_slice(
-                    record_ids, in_max()):
+            for sub_ids in grouped_slice(record_ids, in_max()):
                 children.extend(cls.search([
                             ('state', '=', state),
                             ('record', 'in', list(sub_ids)),
@@ -1976,8 +1976,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         message_ids = {ra.id: None for ra in record_activities}
         table, email, query = cls._email_archive()
         cursor = Transaction().connection.cursor()
-        for sub_ids in grouped_slice(
-                message_ids, in_max()):
+        for sub_ids in grouped_slice(message_ids, in_max()):
             cursor.execute(*query.select(
                     table.id, email.marketing_automation_message_id,
                     where=reduce_ids(table.id, sub_ids)))
@@ -2077,12 +2076,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             if any(bool(getattr(record_activity, f)) != v
                     for f, v in values.items()):
                 to_write[tuple(values.items())].append(record_activity)
-        for values, record_activities in to_write.items():
-            cls.write(record_activities, dict(values))
-        for event, record_activities in started.items():
-            cls._on_event(record_activities, event)
-        for event, record_activities in stopped.items():
-            cls._undo_event(record_activities, event)
+        for values, changed in to_write.items():
+            cls.write(changed, dict(values))
+        for event, counted in started.items():
+            cls._on_event(counted, event)
+        for event, uncounted in stopped.items():
+            cls._undo_event(uncounted, event)
 
 
 class ActivityTestEmail(Wizard):

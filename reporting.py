@@ -354,8 +354,7 @@ class AbstractTotal(Abstract):
         Timeseries = pool.get(cls.time_series.model_name)
         field = cls.time_series.field
         time_series = defaultdict(list)
-        for sub_records in grouped_slice(
-                records, in_max()):
+        for sub_records in grouped_slice(records, in_max()):
             for ts in Timeseries.search([
                         (field, 'in', [r.id for r in sub_records]),
                         ], order=[('date', 'ASC')]):

@@ -91,6 +91,9 @@ class ShortenedLinks:
     def shorten(self):
         pool = Pool()
         ShortenedURL = pool.get('web.shortened_url')
+        if not self.links:
+            # Even an empty create clears the values read by the instances
+            return
         shortened_urls = ShortenedURL.create([{
                     'record': str(record_activity),
                     'method': method,
@@ -268,8 +271,7 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
         """Return the accesses of the e-mails of the record activities, in
         the order they were made, by record activity"""
         accesses = defaultdict(list)
-        for sub_activities in grouped_slice(
-                record_activities, in_max()):
+        for sub_activities in grouped_slice(record_activities, in_max()):
             for access in cls.search([
                         ('url.record', 'in',
                             [str(ra) for ra in sub_activities]),
