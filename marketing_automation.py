@@ -48,9 +48,12 @@ logger = logging.getLogger(__name__)
 
 # Why an action could not be executed and whether to try again later
 Failure = namedtuple('Failure', ['message', 'retry'])
-# An e-mail of a batch, ready to be delivered then archived
+# An e-mail of a batch: rendered, then with its message ready to be
+# delivered, then archived with the values read when it was rendered
 Outgoing = namedtuple('Outgoing', [
-        'email', 'name', 'subject', 'html', 'msg', 'address', 'smtputf8'])
+        'resource', 'record', 'email', 'name', 'from_', 'subject', 'html',
+        'text', 'list_unsubscribe', 'msg', 'address', 'smtputf8'],
+    defaults=(None, None, None))
 
 WEEKDAYS = [
     ('0', "Monday"),
@@ -1051,7 +1054,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             RecordActivity.write(sent, {'email_sent': True})
             try:
                 with savepoint():
-                    self._archive([(ra, outgoing[ra]) for ra in sent])
+                    self._archive([outgoing[ra] for ra in sent])
             except Exception:
                 logger.exception("%s: the sent e-mails are not archived", self)
         for record_activity in outgoing:
@@ -1074,33 +1077,32 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         rendered = []
         for record_activity in record_activities:
             try:
-                email = self._render_email_of(
+                outgoing = self._render_email_of(
                     record_activity, links, templates)
             except Exception as exception:
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
-            if email:
-                rendered.append((record_activity, *email))
+            if outgoing:
+                rendered.append((record_activity, outgoing))
         links.shorten()
-        for (record_activity, email, name, from_, subject, html, text,
-                list_unsubscribe) in rendered:
-            html, text = links.replace(html), links.replace(text)
+        for record_activity, outgoing in rendered:
+            outgoing = outgoing._replace(
+                html=links.replace(outgoing.html),
+                text=links.replace(outgoing.text))
             try:
                 msg, address, smtputf8 = self._email_message(
-                    sender, name, email, from_, subject, html, text,
-                    list_unsubscribe)
+                    sender, outgoing)
             except Exception as exception:
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
-            yield record_activity, Outgoing(
-                email, name, subject, html, msg, address, smtputf8)
+            yield record_activity, outgoing._replace(
+                msg=msg, address=address, smtputf8=smtputf8)
 
     def _render_email_of(self, record_activity, links, templates):
-        """Return the e-mail address, the name of its party, the from, the
-        subject, the HTML, the text and the List-Unsubscribe of the e-mail of
-        the record activity or None when its record has no address"""
+        """Return the Outgoing e-mail of the record activity, without its
+        message, or None when its record has no address"""
         record = record_activity.record.record
         contact = record.marketing_email
         if not contact or not contact.email:
@@ -1115,19 +1117,22 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             if record_activity.record.scenario.email_open_tracking
             else None,
             templates)
-        return (contact.email, name, from_, subject, html, text,
+        # What the archive needs, read before the shortened URLs are created
+        # as creating clears the values read
+        return Outgoing(
+            str(record), record_activity.record.id, contact.email, name,
+            from_, subject, html, text,
             record_activity.record.list_unsubscribe)
 
     @staticmethod
-    def _email_message(
-            sender, name, email, from_, subject, html, text,
-            list_unsubscribe):
-        """Return the message to name at the e-mail address, the address to
-        send it to and whether it needs SMTPUTF8"""
-        address, smtputf8 = render.encode_address(email)
+    def _email_message(sender, outgoing):
+        """Return the message of the Outgoing e-mail, the address to send it
+        to and whether it needs SMTPUTF8"""
+        address, smtputf8 = render.encode_address(outgoing.email)
         msg = render.message(
-            sender, from_ or sender, (name, address), subject, html, text)
-        msg['List-Unsubscribe'] = list_unsubscribe
+            sender, outgoing.from_ or sender, (outgoing.name, address),
+            outgoing.subject, outgoing.html, outgoing.text)
+        msg['List-Unsubscribe'] = outgoing.list_unsubscribe
         msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
         return msg, address, smtputf8
 
@@ -1145,7 +1150,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             exception=_exception_text(exception))
 
     def _archive(self, sent):
-        "Archive the e-mails sent, pairs of record activity and Outgoing"
+        "Archive the Outgoing e-mails sent"
         pool = Pool()
         Email = pool.get('ir.email')
         if not sent:
@@ -1156,12 +1161,12 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                     'addresses': [('create', [{'address': outgoing.email}])],
                     'subject': outgoing.subject,
                     'body': outgoing.html,
-                    'resource': str(record_activity.record.record),
+                    'resource': outgoing.resource,
                     'marketing_automation_activity': self.id,
-                    'marketing_automation_record': record_activity.record.id,
+                    'marketing_automation_record': outgoing.record,
                     'marketing_automation_message_id': (
                         outgoing.msg['Message-ID']),
-                    } for record_activity, outgoing in sent])
+                    } for outgoing in sent])
 
     def render_email(self, record, convert_href, image_url, templates=None):
         """Return the from, subject, HTML and text of the e-mail to record

@@ -14,7 +14,7 @@ from urllib.parse import quote, urljoin
 from trytond.config import config
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.tools import grouped_slice
+from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 from trytond.url import http_host
 from trytond.wsgi import Base64Converter
@@ -134,13 +134,21 @@ class ShortenedURL(metaclass=PoolMeta):
         unguessable, by id, empty for the other URLs"""
         pool = Pool()
         Configuration = pool.get('ir.configuration')
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
         prefix = 'marketing.automation.record.activity,'
-        # The references as stored, without instantiating their records
-        return {
-            r['id']: Configuration.marketing_automation_sign(
-                'web.shortened_url,%s' % r['id'])
-            if (r['record'] or '').startswith(prefix) else ''
-            for r in cls.read([u.id for u in shortened_urls], ['record'])}
+        tokens = {}
+        # The references as stored: reading them through the model would
+        # check that their records exist
+        for sub_ids in grouped_slice(map(int, shortened_urls), in_max()):
+            cursor.execute(*table.select(
+                    table.id, table.record,
+                    where=reduce_ids(table.id, list(sub_ids))))
+            for id_, record in cursor:
+                tokens[id_] = Configuration.marketing_automation_sign(
+                    'web.shortened_url,%s' % id_) if (
+                    record or '').startswith(prefix) else ''
+        return tokens
 
     @classmethod
     def get_url(cls, shortened_urls, name):
