@@ -30,6 +30,7 @@ def register():
         module='marketing_automation', type_='model')
     Pool.register(
         sale.Sale,
+        sale.Party,
         module='marketing_automation', type_='model', depends=['sale'])
     Pool.register(
         marketing_automation.ActivityTestEmail,

@@ -28,5 +28,9 @@ class TextError(ValidationError):
     pass
 
 
+class HoldoutError(ValidationError):
+    pass
+
+
 class EmailError(UserError):
     pass

@@ -1,6 +1,7 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 import datetime
+import hashlib
 import hmac
 import inspect
 import logging
@@ -41,7 +42,7 @@ from . import delivery, render, sandbox, web
 from .common import in_max
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
-    TemplateError, TextError)
+    HoldoutError, TemplateError, TextError)
 from .sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ Outgoing = namedtuple('Outgoing', [
         'text', 'list_unsubscribe', 'msg', 'address', 'smtputf8'],
     defaults=(None, None, None))
 
+# The control group is compared to the others, which must not be fewer
+MAX_HOLDOUT_RATIO = 0.5
 WEEKDAYS = [
     ('0', "Monday"),
     ('1', "Tuesday"),
@@ -179,13 +182,13 @@ def _smtp_failure(exception):
             error=_error_message(exception)), True)
 
 
-def reporting_totals(model, records, names):
-    """Return the figures names of all time of the records (0 by default)
-    from the reporting totals of model, whose ids are those of the records:
-    the reporting computes them once for all"""
+def reporting_totals(model, records, names, default=0):
+    """Return the figures names of all time of the records from the
+    reporting totals of model, whose ids are those of the records (default
+    for those without): the reporting computes them once for all"""
     pool = Pool()
     Total = pool.get(model)
-    result = {n: dict.fromkeys(map(int, records), 0) for n in names}
+    result = {n: dict.fromkeys(map(int, records), default) for n in names}
     with without_check_access(), Transaction().set_context(
             from_date=None, to_date=None, scenario=None):
         for sub_records in grouped_slice(records, in_max()):
@@ -193,7 +196,9 @@ def reporting_totals(model, records, names):
                         ('id', 'in', [r.id for r in sub_records]),
                         ], order=[]):
                 for name in names:
-                    result[name][total.id] = getattr(total, name) or 0
+                    value = getattr(total, name)
+                    result[name][total.id] = (
+                        default if value is None else value)
     return result
 
 
@@ -330,6 +335,61 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
             ],
         help="How many e-mails may be sent at most by each run of the "
         "process cron.")
+    goal_domain = fields.Char(
+        "Goal",
+        help="A PYSON domain that the records match once they have "
+        "converted.\n"
+        "Eval('entered') is the date they entered the scenario.\n"
+        "Leave empty for no goal.")
+    goal_delay = fields.TimeDelta(
+        "Goal Delay",
+        domain=['OR',
+            ('goal_delay', '=', None),
+            ('goal_delay', '>=', datetime.timedelta()),
+            ],
+        states={
+            'invisible': ~Eval('goal_domain'),
+            },
+        help="How long after entering a conversion counts.\n"
+        "Leave empty for no limit.")
+    exit_on_goal = fields.Boolean(
+        "Exit on Goal",
+        states={
+            'invisible': ~Eval('goal_domain'),
+            },
+        help="If checked, the records that reach the goal leave the "
+        "scenario: their waiting activities are cancelled.")
+    holdout_ratio = fields.Float(
+        "Holdout Ratio", digits=(1, 4), required=True,
+        help="The share of the entering records kept in a control group: "
+        "they go through the activities but receive no e-mail.\n"
+        "Between 0 and 50%.")
+    record_count_goal = fields.Function(
+        fields.Integer("Records at Goal"), 'get_goal')
+    goal_rate = fields.Function(
+        fields.Float("Goal Rate", digits=(1, 4),
+            help="The records that reached the goal among those that "
+            "received the e-mails."),
+        'get_goal')
+    goal_rate_control = fields.Function(
+        fields.Float("Goal Rate of Control", digits=(1, 4),
+            help="The records that reached the goal among those of the "
+            "control group."),
+        'get_goal')
+    goal_lift = fields.Function(
+        fields.Float("Lift", digits=(1, 4),
+            help="The goal rate minus the goal rate of the control group."),
+        'get_goal')
+    goal_lift_low = fields.Function(
+        fields.Float("Lift Low", digits=(1, 4),
+            help="The lower bound of the 95% confidence interval "
+            "of the lift."),
+        'get_goal')
+    goal_lift_high = fields.Function(
+        fields.Float("Lift High", digits=(1, 4),
+            help="The upper bound of the 95% confidence interval "
+            "of the lift."),
+        'get_goal')
     state = fields.Selection([
             ('draft', "Draft"),
             ('running', "Running"),
@@ -380,6 +440,14 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def default_email_machine_events(cls):
         return False
+
+    @classmethod
+    def default_exit_on_goal(cls):
+        return True
+
+    @classmethod
+    def default_holdout_ratio(cls):
+        return 0
 
     @classmethod
     def get_timezones(cls):
@@ -487,6 +555,8 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     def validate_fields(cls, scenarios, field_names):
         super().validate_fields(scenarios, field_names)
         cls.check_domain(scenarios, field_names)
+        cls.check_goal_domain(scenarios, field_names)
+        cls.check_holdout_ratio(scenarios, field_names)
 
     @classmethod
     def check_domain(cls, scenarios, field_names=None):
@@ -500,6 +570,54 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
                         'marketing_automation.msg_scenario_invalid_domain',
                         scenario=scenario.rec_name,
                         exception=exception)) from exception
+
+    def get_goal_domain(self, entered=None):
+        "Return the decoded goal domain for the records entered on the date"
+        return PYSONDecoder({
+                'context': Transaction().context,
+                'entered': entered or datetime.date.today(),
+                }).decode(self.goal_domain)
+
+    @classmethod
+    def check_goal_domain(cls, scenarios, field_names=None):
+        pool = Pool()
+        if field_names and not (field_names & {'goal_domain', 'model'}):
+            return
+        for scenario in scenarios:
+            if not scenario.goal_domain:
+                continue
+            Model = pool.get(scenario.model)
+            try:
+                domain = scenario.get_goal_domain()
+                domain_validate(domain)
+                with savepoint():
+                    Model.search(domain, limit=1, order=[])
+            except Exception as exception:
+                raise DomainError(gettext(
+                        'marketing_automation.msg_scenario_invalid_goal',
+                        scenario=scenario.rec_name,
+                        exception=exception)) from exception
+
+    @classmethod
+    def check_holdout_ratio(cls, scenarios, field_names=None):
+        if field_names and 'holdout_ratio' not in field_names:
+            return
+        for scenario in scenarios:
+            if not 0 <= (scenario.holdout_ratio or 0) <= MAX_HOLDOUT_RATIO:
+                raise HoldoutError(gettext(
+                        'marketing_automation.msg_scenario_holdout_ratio',
+                        scenario=scenario.rec_name))
+
+    @classmethod
+    def get_goal(cls, scenarios, names):
+        # No rate nor lift without records to compare
+        result = reporting_totals(
+            'marketing.automation.reporting.scenario.total', scenarios, names,
+            default=None)
+        if 'record_count_goal' in result:
+            result['record_count_goal'] = {
+                i: c or 0 for i, c in result['record_count_goal'].items()}
+        return result
 
     @classmethod
     def copy(cls, scenarios, default=None):
@@ -594,13 +712,15 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         activities = list(self.activities)
         for sub_ids in grouped_slice(ids, in_max()):
             references = {'%s,%s' % (self.model, i): i for i in sub_ids}
+            uuids = [Record.default_uuid() for _ in references]
             cursor.execute(*record.insert([
                         record.scenario, record.record, record.uuid,
-                        record.blocked, record.create_uid, record.create_date,
+                        record.control, record.blocked, record.create_uid,
+                        record.create_date,
                         ], [
-                        [self.id, r, Record.default_uuid(), blocked,
+                        [self.id, r, u, self.in_control(u), blocked,
                             transaction.user, now]
-                        for r in references],
+                        for r, u in zip(references, uuids)],
                     on_conflict=Conflict(record)))
             cursor.execute(*record.select(record.id, record.record,
                     where=(record.scenario == self.id)
@@ -613,6 +733,70 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
                     logger.warning(error)
                 RecordActivity.insert_waiting(
                     activity, [record_ids[t.id] for t in passed], now)
+
+    def in_control(self, uuid):
+        "Tell if the record of uuid belongs to the control group"
+        # The digest spreads any uuid evenly and always the same way
+        digest = hashlib.sha256(uuid.encode()).digest()
+        return int.from_bytes(digest[:4], 'big') < (
+            self.holdout_ratio or 0) * 2 ** 32
+
+    @classmethod
+    def reach_goals(cls, scenarios=None):
+        """Mark the records of the running scenarios that reached their goal,
+        and make them leave their scenario if it says so"""
+        if scenarios is None:
+            scenarios = cls.search([
+                    ('state', '=', 'running'),
+                    ('goal_domain', '!=', None),
+                    ])
+        for scenario in scenarios:
+            if scenario.goal_domain:
+                scenario.reach_goal()
+
+    def reach_goal(self):
+        """Mark the records that match the goal domain for the first time,
+        with one query per day of entry, and cancel their waiting record
+        activities if exit_on_goal"""
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        Model = pool.get(self.model)
+        record = Record.__table__()
+        cursor = Transaction().connection.cursor()
+        now = datetime.datetime.now()
+
+        pending = ((record.scenario == self.id)
+            & (record.goal_reached_at == Null))
+        if self.goal_delay is not None:
+            pending &= record.create_date >= now - self.goal_delay
+        cursor.execute(*record.select(record.create_date,
+                where=pending, group_by=record.create_date))
+        days = sorted({d.date() for d, in cursor})
+        reached = []
+        for day in days:
+            goal = Model.search(
+                self.get_goal_domain(day), order=[], query=True)
+            start = datetime.datetime.combine(day, datetime.time.min)
+            cursor.execute(*record.select(record.id,
+                    where=pending
+                    & (record.create_date >= start)
+                    & (record.create_date < start + datetime.timedelta(1))
+                    & record.record.in_(goal.select(Concat(
+                                self.model + ',',
+                                Cast(goal.id, 'VARCHAR'))))))
+            reached.extend(i for i, in cursor)
+        for sub_ids in grouped_slice(reached, in_max()):
+            cursor.execute(*record.update(
+                    [record.goal_reached_at], [now],
+                    where=reduce_ids(record.id, list(sub_ids))))
+        if self.exit_on_goal and reached:
+            for sub_ids in grouped_slice(reached, in_max()):
+                RecordActivity.cancel(RecordActivity.search([
+                            ('record', 'in', list(sub_ids)),
+                            ('state', '=', 'waiting'),
+                            ]))
+        return reached
 
 
 class Activity(TypedTextMixin, ModelSQL, ModelView):
@@ -998,10 +1182,19 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         failures = {
             ra: Failure(errors[r], False)
             for ra, r in zip(record_activities, records) if r in errors}
-        if self.action and executed:
+        treated = [ra for ra in executed if not ra.record.control]
+        if self.action and treated:
             failures.update(
-                getattr(self, 'execute_' + self.action)(executed))
+                getattr(self, 'execute_' + self.action)(treated))
+        if self.action and len(treated) < len(executed):
+            self.hold_out([ra for ra in executed if ra.record.control])
         return executed, failures
+
+    def hold_out(self, record_activities):
+        "Record that the action is not performed for the control group"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        RecordActivity.write(record_activities, {'held_out': True})
 
     @staticmethod
     def _existing(records):
@@ -1376,6 +1569,14 @@ class Record(ModelSQL, ModelView):
         "Record", selection='get_models', required=True)
     blocked = fields.Boolean("Blocked", readonly=True)
     uuid = fields.Char("UUID", readonly=True, required=True, strip=False)
+    control = fields.Boolean(
+        "Control", readonly=True,
+        help="The record is in the control group of the scenario: it goes "
+        "through the activities but receives no e-mail.")
+    goal_reached_at = fields.DateTime(
+        "Goal Reached At", readonly=True,
+        help="When the record was first found to match the goal "
+        "of the scenario.")
 
     @classmethod
     def __setup__(cls):
@@ -1387,8 +1588,14 @@ class Record(ModelSQL, ModelView):
             ('uuid_unique', Unique(t, t.uuid),
                 'marketing_automation.msg_record_uuid_unique'),
             ]
-        cls._sql_indexes.add(
-            Index(t, (t.record, Index.Equality())))
+        cls._sql_indexes.update({
+                Index(t, (t.record, Index.Equality())),
+                Index(
+                    t,
+                    (t.scenario, Index.Equality()),
+                    (t.create_date, Index.Range()),
+                    where=t.goal_reached_at == Null),
+                })
         cls._buttons.update({
                 'block': {
                     'invisible': Eval('blocked', False),
@@ -1398,6 +1605,10 @@ class Record(ModelSQL, ModelView):
 
     @classmethod
     def default_blocked(cls):
+        return False
+
+    @classmethod
+    def default_control(cls):
         return False
 
     @classmethod
@@ -1427,11 +1638,16 @@ class Record(ModelSQL, ModelView):
 
     @classmethod
     def create(cls, vlist):
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
         vlist = [v.copy() for v in vlist]
         for values in vlist:
             # Ensure a different uuid for each record, also for copies
             if not values.get('uuid'):
                 values['uuid'] = cls.default_uuid()
+            if values.get('scenario') is not None:
+                values['control'] = Scenario(values['scenario']).in_control(
+                    values['uuid'])
         return super().create(vlist)
 
     @classmethod
@@ -1439,6 +1655,7 @@ class Record(ModelSQL, ModelView):
         default = default.copy() if default is not None else {}
         default.setdefault('uuid', None)
         default.setdefault('blocked', False)
+        default.setdefault('goal_reached_at', None)
         return super().copy(records, default=default)
 
     @classmethod
@@ -1605,6 +1822,13 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
             'invisible': Eval('activity_action') != 'send_email',
             },
         help="Whether the SMTP server accepted the e-mail.")
+    held_out = fields.Boolean(
+        "Held Out", readonly=True,
+        states={
+            'invisible': ~Eval('held_out'),
+            },
+        help="The action was not performed because the record is in the "
+        "control group of the scenario.")
     email_opened_machine = fields.Boolean(
         "E-Mail Opened by a Machine", readonly=True,
         states={
@@ -1714,6 +1938,10 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         return False
 
     @classmethod
+    def default_held_out(cls):
+        return False
+
+    @classmethod
     def default_email_opened_machine(cls):
         return False
 
@@ -1813,6 +2041,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         pool = Pool()
         Scenario = pool.get('marketing.automation.scenario')
         cursor = Transaction().connection.cursor()
+        # The records that converted leave before their next activities
+        Scenario.reach_goals()
         now = datetime.datetime.now()
         cursor.execute(*cls._due_query(now))
         rows = cursor.fetchall()

@@ -5,6 +5,7 @@
 The figures are computed by one SQL query per model and grouped by the period
 chosen in the context (day, month or year, in UTC)."""
 import datetime
+import math
 from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
@@ -33,6 +34,8 @@ PERIOD_DELTAS = {
     'day': relativedelta(days=1),
     }
 SPARKS = '▁▂▃▄▅▆▇█'
+# The quantile of the normal distribution for 95% confidence intervals
+Z_95 = 1.959963984540054
 
 
 # The first day of the period of a date and time, for the SQLite STRFTIME
@@ -82,6 +85,22 @@ def sparkline(values):
     divisions = len(SPARKS) - 1
     return ''.join(
         SPARKS[int(divisions * (v - low) / (high - low))] for v in values)
+
+
+def lift_interval(successes, trials, control_successes, control_trials):
+    """Return the bounds of the 95% confidence interval of the difference
+    between the success rate of the trials and that of the control trials
+    (Wald's interval, the groups being independent), None without trials
+    in both"""
+    if not trials or not control_trials:
+        return None
+    rate = successes / trials
+    control_rate = control_successes / control_trials
+    error = Z_95 * math.sqrt(
+        rate * (1 - rate) / trials
+        + control_rate * (1 - control_rate) / control_trials)
+    lift = rate - control_rate
+    return lift - error, lift + error
 
 
 class Context(ModelView):
@@ -384,6 +403,39 @@ class ScenarioMixin:
     block_rate = fields.Float(
         "Block Rate", digits=(1, 4),
         help="The records blocked among those that entered.")
+    record_count_control = fields.Integer(
+        "Records in Control",
+        help="The records that entered the scenario in the period "
+        "in its control group.")
+    record_count_goal = fields.Integer(
+        "Records at Goal",
+        help="The records that entered the scenario in the period "
+        "and reached its goal.")
+    record_count_goal_control = fields.Integer(
+        "Control Records at Goal",
+        help="The records of the control group that entered the scenario "
+        "in the period and reached its goal.")
+    goal_rate = fields.Float(
+        "Goal Rate", digits=(1, 4),
+        help="The records that reached the goal among those that "
+        "were not in the control group.")
+    goal_rate_control = fields.Float(
+        "Goal Rate of Control", digits=(1, 4),
+        help="The records that reached the goal among those of the "
+        "control group.")
+    goal_lift = fields.Float(
+        "Lift", digits=(1, 4),
+        help="The goal rate minus the goal rate of the control group.")
+    goal_lift_low = fields.Function(fields.Float(
+            "Lift Low", digits=(1, 4),
+            help="The lower bound of the 95% confidence interval "
+            "of the lift."),
+        'get_goal_lift_interval')
+    goal_lift_high = fields.Function(fields.Float(
+            "Lift High", digits=(1, 4),
+            help="The upper bound of the 95% confidence interval "
+            "of the lift."),
+        'get_goal_lift_interval')
 
     @classmethod
     def _source(cls):
@@ -402,6 +454,10 @@ class ScenarioMixin:
             record.create_date.as_('at'),
             Literal(1).as_('record_count'),
             _flag(record.blocked).as_('record_count_blocked'),
+            _flag(record.control).as_('record_count_control'),
+            _flag(record.goal_reached_at != Null).as_('record_count_goal'),
+            _flag(record.control & (record.goal_reached_at != Null)).as_(
+                'record_count_goal_control'),
             zero.as_('email_sent'),
             zero.as_('email_opened'),
             zero.as_('email_clicked'),
@@ -417,6 +473,9 @@ class ScenarioMixin:
                 at.as_('at'),
                 zero.as_('record_count'),
                 zero.as_('record_count_blocked'),
+                zero.as_('record_count_control'),
+                zero.as_('record_count_goal'),
+                zero.as_('record_count_goal_control'),
                 Literal(1).as_('email_sent'),
                 _flag(cls._event(record_activity, 'email_opened')).as_(
                     'email_opened'),
@@ -432,11 +491,39 @@ class ScenarioMixin:
     def _columns(cls, source):
         entered = Sum(source.record_count)
         blocked = Sum(source.record_count_blocked)
+        control = Sum(source.record_count_control)
+        goal = Sum(source.record_count_goal)
+        goal_control = Sum(source.record_count_goal_control)
+        goal_rate = _rate(
+            cls.goal_rate, goal - goal_control, entered - control)
+        goal_rate_control = _rate(
+            cls.goal_rate_control, goal_control, control)
         return super()._columns(source) + [
             entered.as_('record_count'),
             blocked.as_('record_count_blocked'),
             _rate(cls.block_rate, blocked, entered).as_('block_rate'),
+            control.as_('record_count_control'),
+            goal.as_('record_count_goal'),
+            goal_control.as_('record_count_goal_control'),
+            goal_rate.as_('goal_rate'),
+            goal_rate_control.as_('goal_rate_control'),
+            (goal_rate - goal_rate_control).as_('goal_lift'),
             ]
+
+    @classmethod
+    def get_goal_lift_interval(cls, rows, names):
+        result = {n: {} for n in names}
+        for row in rows:
+            interval = lift_interval(
+                row.record_count_goal - row.record_count_goal_control,
+                row.record_count - row.record_count_control,
+                row.record_count_goal_control, row.record_count_control)
+            low, high = interval or (None, None)
+            if 'goal_lift_low' in result:
+                result['goal_lift_low'][row.id] = low
+            if 'goal_lift_high' in result:
+                result['goal_lift_high'][row.id] = high
+        return result
 
 
 class ScenarioTimeseries(ScenarioMixin, AbstractTimeseries):
