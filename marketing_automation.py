@@ -1285,8 +1285,15 @@ class TemplateRecord(sandbox.TemplateRecord):
 
     @contextmanager
     def _access(self):
-        "Check the access rights of the groups, even as root"
-        with Transaction().set_context(_groups=self.__groups), check_access():
+        "Check the access rights of the groups, also as root"
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        transaction = Transaction()
+        # trytond checks no access of root, the user of the cron and its
+        # queue tasks: check those of the groups as another user
+        user = transaction.user or ModelData.get_id('res', 'user_admin')
+        with transaction.set_user(user), transaction.set_context(
+                _groups=self.__groups), check_access():
             yield
 
     def template_value(self, name):
