@@ -66,6 +66,11 @@ WEEKDAYS = [
     ]
 # The models of the records that the templates may give to the helpers
 HELPER_MODELS = {'ir.lang', 'currency.currency', 'product.uom'}
+# The fields that no template may read, whatever the access rights say:
+# with them a template could mail what opens an account
+SECRET_FIELDS = {
+    'res.user': {'password', 'password_hash', 'password_reset'},
+    }
 EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
@@ -1304,6 +1309,8 @@ class TemplateRecord(sandbox.TemplateRecord):
         record = self.__record
         if name not in record._fields:
             raise SandboxError('field', name)
+        if name in SECRET_FIELDS.get(record.__name__, ()):
+            raise SandboxError('access', record.__names__(name)['field'])
         try:
             with self._access():
                 if not self.__checked:
