@@ -69,6 +69,11 @@ WEEKDAYS = [
     ]
 # The models of the records that the templates may give to the helpers
 HELPER_MODELS = {'ir.lang', 'currency.currency', 'product.uom'}
+# The fields that no template may read, whatever the access rights say:
+# with them a template could mail what opens an account
+SECRET_FIELDS = {
+    'res.user': {'password', 'password_hash', 'password_reset'},
+    }
 EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
@@ -1478,8 +1483,15 @@ class TemplateRecord(sandbox.TemplateRecord):
 
     @contextmanager
     def _access(self):
-        "Check the access rights of the groups, even as root"
-        with Transaction().set_context(_groups=self.__groups), check_access():
+        "Check the access rights of the groups, also as root"
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        transaction = Transaction()
+        # trytond checks no access of root, the user of the cron and its
+        # queue tasks: check those of the groups as another user
+        user = transaction.user or ModelData.get_id('res', 'user_admin')
+        with transaction.set_user(user), transaction.set_context(
+                _groups=self.__groups), check_access():
             yield
 
     def template_value(self, name):
@@ -1490,6 +1502,8 @@ class TemplateRecord(sandbox.TemplateRecord):
         record = self.__record
         if name not in record._fields:
             raise SandboxError('field', name)
+        if name in SECRET_FIELDS.get(record.__name__, ()):
+            raise SandboxError('access', record.__names__(name)['field'])
         try:
             with self._access():
                 if not self.__checked:

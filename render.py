@@ -25,7 +25,8 @@ import idna
 from genshi.core import END, START, Attrs, QName
 from genshi.template import (
     MarkupTemplate, NewTextTemplate, TemplateNotFound, TemplateSyntaxError)
-from genshi.template.base import INCLUDE
+from genshi.template.base import INCLUDE, SUB
+from genshi.template.directives import MatchDirective
 
 from trytond.tools.email_ import set_from_header
 
@@ -59,12 +60,24 @@ class _NoLoader:
         raise TemplateNotFound(filename, [])
 
 
+def _events(stream):
+    "Yield the events of the stream and of its directives' streams"
+    for kind, data, pos in stream:
+        yield kind, data, pos
+        if kind is SUB:
+            yield from _events(data[1])
+
+
 def _stand_alone(template):
-    "Refuse the templates that include others (or files of the server)"
-    for kind, _, pos in template.stream:
+    """Refuse the templates that include others (or files of the server)
+    and those that match paths, whose regular expressions run unbounded"""
+    for kind, data, pos in _events(template.stream):
         if kind is INCLUDE:
             raise TemplateSyntaxError(
                 "Including templates is not allowed", *pos[:2])
+        elif kind is SUB and any(
+                isinstance(d, MatchDirective) for d in data[0]):
+            raise SandboxError('construct', 'py:match', pos[1])
     return template
 
 
@@ -182,13 +195,36 @@ def _serialize(stream, limits, method=None):
     "Return the text of the stream, within the limits"
     size = 0
     chunks = []
-    for chunk in stream.serialize(method=method):
+    options = {}
+    if method == 'html':
+        # Genshi's whitespace filter takes a time quadratic in the length
+        # of the runs of spaces, out of reach of the limits
+        options['strip_whitespace'] = False
+    for chunk in stream.serialize(method=method, **options):
         size += len(chunk)
         if size > limits.size:
             raise SandboxError('size')
         limits.tick()
         chunks.append(chunk)
     return ''.join(chunks)
+
+
+# The deepest nesting of elements of an e-mail: the text part repeats the
+# indent of the nested lists and quotes on each of their lines
+MAX_DEPTH = 64
+
+
+def _limit_depth(stream):
+    "A Genshi filter that refuses elements nested deeper than MAX_DEPTH"
+    depth = 0
+    for event in stream:
+        if event[0] is START:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SandboxError('size')
+        elif event[0] is END:
+            depth -= 1
+        yield event
 
 
 def _render_part(part, generate, limits, method=None):
@@ -213,11 +249,14 @@ def render(title, body, context, convert_href, image_url=None, limits=None):
     subject = ' '.join(subject.split())
     html = _render_part(
         'body', lambda: body.generate(**context).filter(
-            convert_links(convert_href, image_url)),
+            convert_links(convert_href, image_url), _limit_depth),
         limits, method='html')
     # No message may carry NUL characters, nor can the archive store them
     subject, html = subject.replace('\x00', ''), html.replace('\x00', '')
-    return subject, html, html_to_text(html)
+    text = html_to_text(html)
+    if len(text) > limits.size:
+        raise RenderError('body', SandboxError('size'))
+    return subject, html, text
 
 
 def html_to_text(html):
@@ -239,8 +278,11 @@ class AddressError(ValueError):
 
 # The characters that end header lines or are not text: str.splitlines()
 # breaks on some of them (\x1c-\x1e, \x85, \u2028…) and so does the e-mail
-# package when it reads or folds a header
-CONTROLS = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+# package when it reads or folds a header; and the marks that reverse the
+# direction of the text, which make names and addresses read as others
+CONTROLS = re.compile(
+    '[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e'
+    '\u2066-\u2069]')
 
 
 NON_ASCII = re.compile(r'[^\x00-\x7f]')

@@ -79,6 +79,32 @@ class TemplateRecord:
         "Return the value of name or raise SandboxError"
         raise SandboxError('field', name)
 
+    def __repr__(self):
+        # In the text of containers: nothing of the server
+        return '<record>'
+
+
+class Function:
+    "A function of the templates, whose text tells nothing of the server"
+    __slots__ = ('_function',)
+
+    def __init__(self, function):
+        self._function = function
+
+    def __call__(self, *args, **kwargs):
+        return self._function(*args, **kwargs)
+
+    def __repr__(self):
+        return '<function>'
+
+
+def _function(value):
+    "Return value, as a Function if it is a function or a method"
+    if callable(value) and not isinstance(
+            value, (type, Function, TemplateRecord)):
+        return Function(value)
+    return value
+
 
 class Limits:
     "The bounds of a render"
@@ -135,23 +161,42 @@ SCALARS = (
     range)
 
 
-def weight(value, limits=None):
-    "Return the size of value: the characters and the items it holds"
+def weight(value, limits=None, quoted=False):
+    """Return the size of value: at most the characters of its text (as
+    repr() writes it if quoted) and the items it holds"""
     limits = limits or current()
     if isinstance(value, (str, bytes)):
-        return len(value)
+        # repr() writes a character with up to 10: \U0010ffff
+        return len(value) * (10 if quoted else 1) + 2
     if isinstance(value, dict):
         value = [*value.keys(), *value.values()]
     if isinstance(value, (list, tuple)):
         limits.tick(len(value))
-        total = len(value)
+        total = 2
         for item in value:
-            if isinstance(item, (str, bytes, list, tuple, dict)):
-                total += weight(item, limits)
-                if total > limits.size:
-                    raise SandboxError('size')
+            # The items of containers are written by repr(), with a comma
+            total += weight(item, limits, quoted=True) + 2
+            if total > limits.size:
+                raise SandboxError('size')
         return total
-    return 1
+    return _text_size(value)
+
+
+def _text_size(value):
+    "Return at most how many characters the text of the scalar value has"
+    if isinstance(value, int):
+        # A digit holds more than 3 bits
+        return value.bit_length() // 3 + 2
+    elif isinstance(value, float):
+        # The longest float written in full (%f)
+        return 330
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            return 10
+        _, digits, exponent = value.as_tuple()
+        # As an integer (%d) it is written in full
+        return len(digits) + max(exponent, 0) + 2
+    return 32
 
 
 def collect(value):
@@ -313,6 +358,7 @@ class Lookup(LookupBase):
             '_collect': collect,
             '_slice': slice,
             '_tick': tick,
+            '_function': _function,
             'UndefinedError': UndefinedError,
             }
 
@@ -326,10 +372,14 @@ class Lookup(LookupBase):
             value = BUILTINS.get(name, Undefined)
         if value is Undefined:
             raise SandboxError('name', name)
-        return value
+        return _function(value)
 
     @classmethod
     def lookup_attr(cls, obj, key):
+        return _function(cls._lookup_attr(obj, key))
+
+    @classmethod
+    def _lookup_attr(cls, obj, key):
         current().tick()
         if key.startswith('_'):
             raise SandboxError('attribute', key)
@@ -429,9 +479,40 @@ def _safe_add(a, b):
     return operator.add(a, b)
 
 
-# A conversion specifier of printf-style formatting
+# The parts of a conversion specifier of printf-style formatting after its
+# mapping key: flags, width, precision, length and conversion
 CONVERSION = re.compile(
-    r'%(?:\([^)]*\))?[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.)', re.DOTALL)
+    r'[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.)?', re.DOTALL)
+
+
+def _conversions(format):
+    """Yield the width, the precision and the conversion of the specifiers
+    of the format, read as Python reads them"""
+    start = format.find('%')
+    while start >= 0:
+        position = start + 1
+        if format.startswith('(', position):
+            # Python reads the key up to its matching parenthesis
+            depth = 0
+            for position in range(position, len(format)):
+                depth += {'(': 1, ')': -1}.get(format[position], 0)
+                if not depth:
+                    break
+            position += 1
+        match = CONVERSION.match(format, position)
+        width, precision, conversion = match.groups()
+        if '*' in {width, precision}:
+            raise SandboxError('operation', '%*')
+        yield int(width or 0), int(precision or 0), conversion
+        start = format.find('%', match.end())
+
+
+def _text_weight(value, limits, quoted):
+    "Return at most how many characters % formatting writes for value"
+    if isinstance(value, TemplateRecord):
+        # Its string, also in containers
+        return len(str(value))
+    return weight(value, limits, quoted)
 
 
 def _safe_mod(a, b):
@@ -444,13 +525,16 @@ def _safe_mod(a, b):
         values = (
             b.values() if isinstance(b, dict)
             else b if isinstance(b, tuple) else (b,))
-        largest = max((weight(v, limits) for v in values), default=0)
         size = len(a)
-        for width, precision, _ in CONVERSION.findall(a):
-            if '*' in {width, precision}:
-                raise SandboxError('operation', '%*')
-            size += int(width or 0) + int(precision or 0) + largest + 32
-        limits.check_size(size)
+        largest = {}
+        for width, precision, conversion in _conversions(a):
+            quoted = conversion in {'r', 'a'}
+            if quoted not in largest:
+                largest[quoted] = max(
+                    (_text_weight(v, limits, quoted) for v in values),
+                    default=0)
+            size += width + precision + largest[quoted] + 32
+            limits.check_size(size)
     return operator.mod(a, b)
 
 
@@ -480,6 +564,23 @@ def _str(value=''):
     if not isinstance(value, (SCALARS, TemplateRecord)):
         raise SandboxError('operation', 'str')
     return str(value)
+
+
+def _int(value=0, *args):
+    if (isinstance(value, Decimal) and value.is_finite()
+            and value.adjusted() > INT_BITS):
+        raise SandboxError('size')
+    result = int(value, *args)
+    if result.bit_length() > INT_BITS:
+        raise SandboxError('size')
+    return result
+
+
+def _round(number, ndigits=None):
+    # Rounding an integer to negative digits computes 10 ** -ndigits
+    if ndigits is not None and abs(ndigits) > INT_BITS:
+        raise SandboxError('size')
+    return round(number, ndigits)
 
 
 def _range(*args):
@@ -553,7 +654,7 @@ BUILTINS = {
     'dict': _dict,
     'enumerate': _enumerate,
     'float': float,
-    'int': int,
+    'int': _int,
     'iter': _iter,
     'len': len,
     'list': _list,
@@ -561,7 +662,7 @@ BUILTINS = {
     'min': _over_items(min),
     'range': _range,
     'reversed': _reversed,
-    'round': round,
+    'round': _round,
     'sorted': _sorted,
     'str': _str,
     'sum': _sum,
@@ -677,7 +778,7 @@ class _Guards(ast.NodeTransformer):
         self.generic_visit(node)
         node.body = ast.BoolOp(
             op=ast.And(), values=[self.call('_tick'), node.body])
-        return node
+        return self.call('_function', node)
 
     def _collected(self, node):
         self.generic_visit(node)
@@ -742,13 +843,24 @@ def _line(code, source):
     return min(lines, key=lambda l: abs(l - line), default=line)
 
 
+def _written(code):
+    """Return the tree of the expression of code as written: Genshi
+    transforms some of its nodes in place"""
+    if code.source != '?':
+        try:
+            return ast.parse(code.source.strip(), mode='eval')
+        except SyntaxError:
+            pass
+    return code.ast
+
+
 def sandbox(template, source=''):
     """Check the expressions of the template of source and compile them with
     the guards, return the template"""
     for code in {id(c): c for c in _codes(list(_events(template.stream)))
             }.values():
         line = _line(code, source)
-        check(code.ast, line)
-        code.code = compile_expression(
-            code.ast, code.code.co_filename, line)
+        node = _written(code)
+        check(node, line)
+        code.code = compile_expression(node, code.code.co_filename, line)
     return template

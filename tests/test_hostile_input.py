@@ -3,6 +3,7 @@
 """Hostile templates, names and addresses through the process cron: each
 message fails alone, once, with a readable error, and the others of the
 batch are sent once"""
+import datetime
 import time
 import unittest
 
@@ -266,6 +267,48 @@ class HostileInputTestCase(unittest.TestCase):
             sorted(p.name for p in Party.search([])),
             sorted(["John", *attacks]))
         self.assertEqual(sorted(g.id for g in User(1).groups), groups)
+
+    @with_transaction()
+    def test_access_as_root(self):
+        """The cron, which runs as root, reads only what the marketing group
+        may read"""
+        pool = Pool()
+        Field = pool.get('ir.model.field')
+        FieldAccess = pool.get('ir.model.field.access')
+        Model = pool.get('ir.model')
+        ModelAccess = pool.get('ir.model.access')
+        User = pool.get('res.user')
+        code, = Field.search([
+                ('model.model', '=', 'party.party'), ('name', '=', 'code')])
+        FieldAccess.create([{'field': code.id, 'perm_read': False}])
+        mechanism, = Model.search([('model', '=', 'party.contact_mechanism')])
+        ModelAccess.create([{'model': mechanism.id, 'perm_read': False}])
+        admin = User(1)
+        admin.password_reset = 'TOKEN'
+        admin.password_reset_expire = (
+            datetime.datetime.now() + datetime.timedelta(days=1))
+        admin.save()
+        create_party("Code", 'code@example.com', code="SECRET")
+        create_party("Mechanism", 'mechanism@example.com')
+        create_party("Reset", 'reset@example.com')
+        create_party("Name", 'name@example.com')
+        activity = create_scenario(template=(
+                '<p>${record.code if record.name == "Code" else '
+                '(record.contact_mechanisms[0].value '
+                'if record.name == "Mechanism" else '
+                '(record.create_uid.password_reset '
+                'if record.name == "Reset" else record.name))}</p>'))
+
+        with Transaction().set_user(0):
+            messages = self.run_process()
+
+        self.assertReceivedOnce(messages, ['name@example.com'])
+        states = outcomes(activity)
+        self.assertEqual(states["Name"], ('done', None))
+        for name in ["SECRET", "Mechanism", "Reset"]:
+            state, error = states[name]
+            self.assertEqual(state, 'failed')
+            self.assertIn('marketing group may not read', error)
 
     @with_transaction()
     def test_static_refusal(self):

@@ -626,6 +626,19 @@ class MessageTestCase(unittest.TestCase):
         self.assertNotEqual(
             messages[0]['Message-ID'], messages[1]['Message-ID'])
 
+    def test_direction_marks(self):
+        "No name nor address reads as another with direction marks"
+        parsed = self.parse(render.message(
+                'news@example.com', 'news@example.com',
+                ('Bob\u202egpj.exe', 'bob@example.com'), "Hi", '<p/>', ''))
+        self.assertEqual(
+            parsed['To'].addresses[0].display_name, "Bob gpj.exe")
+        for address in ['moc.elpmaxe\u202e@example.com',
+                'bob@example.com\u2066']:
+            with self.subTest(address=address):
+                with self.assertRaises(render.AddressError):
+                    render.encode_address(address)
+
     def test_from_same_address(self):
         "From is from_ when it is the sender's address"
         parsed = self.parse(render.message(

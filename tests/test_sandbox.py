@@ -168,9 +168,29 @@ class StaticTestCase(SandboxTestCase):
                 with self.assertRaises(TemplateSyntaxError):
                     render.body_template(source)
 
+    def test_match(self):
+        "Matching paths, whose regular expressions run unbounded, is refused"
+        self.assertRefused(
+            '<div %s><py:match path="p[matches(\'aaab\', \'^(a+)+$\')]">'
+            'X</py:match><p>hi</p></div>' % NAMESPACE,
+            'construct', 'py:match')
+
 
 class EscapeTestCase(SandboxTestCase):
     "The templates reach no code, no module and no method"
+
+    def test_text_of_functions_and_records(self):
+        "The text of functions, methods and records tells nothing"
+        html = render_body(
+            '${record.lines.count} ${"".join} ${lambda: 1} ${len} '
+            '${format_number} ${"%s %r" % (record.lines, [len])}')
+        self.assertNotIn('0x', html)
+        self.assertNotIn('object', html)
+        self.assertIn('(&lt;record&gt;, &lt;record&gt;)', html)
+        # The functions work as before
+        self.assertEqual(
+            render_body('${(lambda x: x * 2)(2)} ${"-".join("ab")}'),
+            '<p>4 a-b</p>')
 
     def test_modules(self):
         "datetime is the classes, not the module"
@@ -315,6 +335,15 @@ class BoundsTestCase(SandboxTestCase):
                 '${sorted(range(10**9))}',
                 '<b py:for="i in range(10**5)">${"x" * 1000}</b>',
                 '${("x" * 50000)[:] * 3}',
+                '${len("%(a(b)d)0100000000d" % {"a(b)d": 1})}',
+                '${"%s" % ([int("9" * 1200)] * 1000,)}',
+                '${"%r" % ("\\x00" * 90000)}',
+                '${"%s" % ((record,) * 90000,)}',
+                '${int("f" * 99999, 16)}',
+                '${round(1, -10**7)}',
+                '<ul py:for="i in range(100)">' * 100 + 'x' + '</ul>' * 100,
+                '<ul>' * 60 + '<li py:for="i in range(2000)">x</li>'
+                + '</ul>' * 60,
                 ]:
             with self.subTest(source=source):
                 self.assertBounded(source)
@@ -337,6 +366,13 @@ class BoundsTestCase(SandboxTestCase):
                 error = self.assertFails(source)
                 self.assertIn(error.error.reason, {'time', 'size'})
                 self.assertLess(time.monotonic() - start, TIMEOUT + 3)
+
+    def test_spaces(self):
+        "Long runs of spaces render in linear time"
+        start = time.monotonic()
+        html = render_body('${" " * 90000}')
+        self.assertEqual(len(html), 90007)
+        self.assertLess(time.monotonic() - start, TIMEOUT)
 
     def test_recursion(self):
         "Endless recursion fails"
@@ -375,9 +411,9 @@ class FeaturesTestCase(SandboxTestCase):
                 '${max(l.quantity for l in record.lines)} '
                 '${"VIP" if record.amount > 10 else "Friend"} '
                 '${dict(a=1).get("a")} ${list(enumerate("ab"))} '
-                '${list(zip("ab", "cd"))}'),
+                '${list(zip("ab", "cd"))} ${list(zip(*["ab"] * 2))}'),
             "<p>Apple, Pear 10.75 12.50 2 JO PearApple 3 VIP 1 "
-            "(0, 'a')(1, 'b') ('a', 'c')('b', 'd')</p>")
+            "(0, 'a')(1, 'b') ('a', 'c')('b', 'd') ('a', 'a')('b', 'b')</p>")
 
     def test_dates(self):
         self.assertEqual(
