@@ -27,6 +27,7 @@ def register():
         reporting.ActivityTimeseries,
         reporting.ScenarioTotal,
         reporting.ActivityTotal,
+        reporting.Link,
         module='marketing_automation', type_='model')
     Pool.register(
         sale.Sale,

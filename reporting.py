@@ -9,10 +9,11 @@ import math
 from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
-from sql import Literal, Null, Union
-from sql.aggregate import Min, Sum
+from sql import Cast, Literal, Null, Union
+from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Case, Coalesce, NullIf
 from sql.functions import CurrentTimestamp, DateTrunc, Function
+from sql.operators import Concat
 
 from trytond import backend
 from trytond.model import ModelSQL, ModelView, fields
@@ -22,6 +23,7 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .common import in_max
+from .web import CLICKED
 
 PERIODS = [
     ('year', "Year"),
@@ -59,6 +61,29 @@ class SQLiteStrftime(Function):
 def _rate(field, numerator, denominator):
     "Return the SQL ratio, NULL when the denominator is zero"
     return field.sql_cast(numerator) / NullIf(denominator, 0)
+
+
+def _where_at(at):
+    "Return the condition on the date and time at for the context"
+    context = Transaction().context
+    where = Literal(True)
+    from_date = context.get('from_date')
+    if from_date:
+        where &= at >= datetime.datetime.combine(
+            from_date, datetime.time.min)
+    to_date = context.get('to_date')
+    if to_date:
+        where &= at < datetime.datetime.combine(
+            to_date + datetime.timedelta(days=1), datetime.time.min)
+    return where
+
+
+def _where_scenario(column):
+    "Return the condition on the scenario column for the context"
+    scenario = Transaction().context.get('scenario')
+    if scenario is not None:
+        return column == scenario
+    return Literal(True)
 
 
 def _period_start(date, period):
@@ -234,29 +259,6 @@ class Abstract(ModelSQL, ModelView):
     @classmethod
     def _group_by(cls, source):
         return [source.scenario]
-
-    @classmethod
-    def _where_at(cls, at):
-        "Return the condition on the date and time at for the context"
-        context = Transaction().context
-        where = Literal(True)
-        from_date = context.get('from_date')
-        if from_date:
-            where &= at >= datetime.datetime.combine(
-                from_date, datetime.time.min)
-        to_date = context.get('to_date')
-        if to_date:
-            where &= at < datetime.datetime.combine(
-                to_date + datetime.timedelta(days=1), datetime.time.min)
-        return where
-
-    @classmethod
-    def _where_scenario(cls, column):
-        "Return the condition on the scenario column for the context"
-        scenario = Transaction().context.get('scenario')
-        if scenario is not None:
-            return column == scenario
-        return Literal(True)
 
     @classmethod
     def _event(cls, record_activity, event):
@@ -461,8 +463,8 @@ class ScenarioMixin:
             zero.as_('email_sent'),
             zero.as_('email_opened'),
             zero.as_('email_clicked'),
-            where=cls._where_at(record.create_date)
-            & cls._where_scenario(record.scenario))
+            where=_where_at(record.create_date)
+            & _where_scenario(record.scenario))
         at = cls._record_activity_at(record_activity)
         emails = (record_activity
             .join(email_record,
@@ -483,8 +485,8 @@ class ScenarioMixin:
                     'email_clicked'),
                 # Only the e-mails accepted by the SMTP server count
                 where=record_activity.email_sent
-                & cls._where_at(at)
-                & cls._where_scenario(email_record.scenario)))
+                & _where_at(at)
+                & _where_scenario(email_record.scenario)))
         return Union(records, emails, all_=True)
 
     @classmethod
@@ -597,8 +599,8 @@ class ActivityMixin:
                 _flag(sent & cls._event(record_activity, 'email_clicked')
                     ).as_('email_clicked'),
                 where=(record_activity.state != 'waiting')
-                & cls._where_at(at)
-                & cls._where_scenario(record.scenario)))
+                & _where_at(at)
+                & _where_scenario(record.scenario)))
 
     @classmethod
     def _columns(cls, source):
@@ -636,3 +638,73 @@ class ActivityTotal(ActivityMixin, AbstractTotal):
     time_series = fields.One2Many(
         'marketing.automation.reporting.activity', 'activity', "Time Series",
         readonly=True)
+
+
+class Link(ModelSQL, ModelView):
+    "Marketing Automation Reporting per Link"
+    __name__ = 'marketing.automation.reporting.link'
+    __string__ = "Marketing Automation Reporting per Link"
+
+    scenario = fields.Many2One('marketing.automation.scenario', "Scenario")
+    activity = fields.Many2One('marketing.automation.activity', "Activity")
+    url = fields.Char("URL", help="The address the link leads to.")
+    clicks = fields.Integer(
+        "Clicks",
+        help="The clicks of people on the link in the period.")
+    record_count = fields.Integer(
+        "Records",
+        help="The records whose e-mail people clicked on the link "
+        "in the period.")
+    clicks_machine = fields.Integer(
+        "Machine Clicks",
+        help="The clicks of proxies and scanners on the link in the period.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('clicks', 'DESC'), ('id', 'ASC')]
+
+    @classmethod
+    def table_query(cls):
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        ShortenedURL = pool.get('web.shortened_url')
+        URLAccess = pool.get('web.shortened_url.access')
+        access = URLAccess.__table__()
+        url = ShortenedURL.__table__()
+        record_activity = RecordActivity.__table__()
+        record = Record.__table__()
+
+        # The accesses recorded before they were classified are people's
+        person = ((access.marketing_automation_source == Null)
+            | (access.marketing_automation_source == 'person'))
+        reference = Concat(
+            RecordActivity.__name__ + ',',
+            Cast(record_activity.id, 'VARCHAR'))
+        return (access
+            .join(url, condition=access.url == url.id)
+            .join(record_activity, condition=url.record == reference)
+            .join(record, condition=record_activity.record == record.id)
+            .select(
+                cls.id.sql_cast(Min(access.id)).as_('id'),
+                Literal(0).as_('create_uid'),
+                CurrentTimestamp().as_('create_date'),
+                cls.write_uid.sql_cast(Literal(Null)).as_('write_uid'),
+                cls.write_date.sql_cast(Literal(Null)).as_('write_date'),
+                record.scenario.as_('scenario'),
+                record_activity.activity.as_('activity'),
+                url.redirect_url.as_('url'),
+                Sum(_flag(person)).as_('clicks'),
+                Count(Case((person, record.id)), distinct=True).as_(
+                    'record_count'),
+                Sum(_flag(~person)).as_('clicks_machine'),
+                where=(url.method == CLICKED)
+                & _where_at(access.create_date)
+                & _where_scenario(record.scenario),
+                group_by=[
+                    record.scenario, record_activity.activity,
+                    url.redirect_url]))
+
+    def get_rec_name(self, name):
+        return self.url
