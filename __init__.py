@@ -15,6 +15,10 @@ def register():
         marketing_automation.Record,
         marketing_automation.RecordActivity,
         marketing_automation.ActivityTestEmailStart,
+        marketing_automation.ScenarioSimulateStart,
+        marketing_automation.ScenarioSimulateResult,
+        marketing_automation.ScenarioSimulateActivity,
+        marketing_automation.ScenarioSimulateDay,
         party.Party,
         party.PartyUnsubscribedScenario,
         ir.Cron,
@@ -35,6 +39,7 @@ def register():
         module='marketing_automation', type_='model', depends=['sale'])
     Pool.register(
         marketing_automation.ActivityTestEmail,
+        marketing_automation.ScenarioSimulate,
         module='marketing_automation', type_='wizard')
     Pool.register(
         marketing_automation.Unsubscribe,

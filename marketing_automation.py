@@ -257,6 +257,14 @@ class MarketingAutomationMixin:
         raise NotImplementedError
 
     @classmethod
+    def marketing_email_domain(cls):
+        "Return the domain of the records that have an e-mail address"
+        return [('marketing_party.contact_mechanisms', 'where', [
+                    ('type', '=', 'email'),
+                    ('value', 'not in', [None, '']),
+                    ])]
+
+    @classmethod
     def search_marketing_party(cls, name, clause):
         raise NotImplementedError
 
@@ -416,6 +424,9 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
             ('stopped', 'draft'),
             }
         cls._buttons.update({
+                'simulate': {
+                    'depends': ['state'],
+                    },
                 'draft': {
                     'invisible': Eval('state') != 'stopped',
                     'depends': ['state'],
@@ -640,6 +651,12 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         super().delete(scenarios)
 
     @classmethod
+    @ModelView.button_action(
+        'marketing_automation.wizard_scenario_simulate')
+    def simulate(cls, scenarios):
+        pass
+
+    @classmethod
     @ModelView.button
     @Workflow.transition('draft')
     def draft(cls, scenarios):
@@ -738,6 +755,71 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
                     logger.warning(error)
                 RecordActivity.insert_waiting(
                     activity, [record_ids[t.id] for t in passed], now)
+
+    def simulation(self, sample_size=5, days=30):
+        """Return what the scenario would do to the records that would enter
+        it now, as the values of marketing.automation.scenario.simulate.result,
+        without changing anything"""
+        pool = Pool()
+        Model = pool.get(self.model)
+        targets = Model.browse(self.new_record_ids())
+        rows, due = [], defaultdict(int)
+        now = datetime.datetime.now()
+        # The activities with the records that reach them and when, without
+        # any event of their recipients
+        queue = [(a, targets, True, datetime.timedelta())
+            for a in self.activities]
+        while queue:
+            activity, records, reached, delay = queue.pop(0)
+            row, passed, emails = activity.simulation(records, sample_size)
+            rows.append(row)
+            delay += activity.delay or datetime.timedelta()
+            if reached and activity.action == 'send_email':
+                due[(now + delay).date()] += round(
+                    emails * (1 - (self.holdout_ratio or 0)))
+            queue.extend(
+                (c, passed, reached and (not c.event or c.negative), delay)
+                for c in activity.children)
+        return {
+            'record_count': len(targets),
+            'activities': rows,
+            'days': self._simulate_days(due, now, days),
+            }
+
+    def _simulate_days(self, due, start, days):
+        """Return the e-mails sent per day from the day of start, given the
+        e-mails due by day, the send window and the maximum per run"""
+        result, waiting = [], 0
+        for i in range(days):
+            date = start.date() + datetime.timedelta(i)
+            waiting += due.get(date, 0)
+            runs = self._process_runs(
+                max(start, datetime.datetime.combine(date, datetime.time())),
+                datetime.datetime.combine(
+                    date + datetime.timedelta(1), datetime.time()))
+            if self.email_max_per_run:
+                sent = min(waiting, runs * self.email_max_per_run)
+            else:
+                sent = waiting if runs else 0
+            waiting -= sent
+            result.append({'date': date, 'email_count': sent})
+        return result
+
+    def _process_runs(self, start, end):
+        """Return how many runs of the process cron may send e-mails from
+        start to end"""
+        pool = Pool()
+        Cron = pool.get('ir.cron')
+        crons = Cron.search([
+                ('method', '=',
+                    'marketing.automation.record.activity|process'),
+                ], limit=1)
+        runs, at = 0, start
+        for cron in crons:
+            while at < end:
+                runs += self.send_window_open(at)
+                at = cron.compute_next_call(at)
+        return runs
 
     def in_control(self, uuid):
         "Tell if the record of uuid belongs to the control group"
@@ -1162,6 +1244,36 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             except (TypeError, ZeroDivisionError):
                 # The empty values of a new record may not suit the condition
                 pass
+
+    def simulation(self, records, sample_size):
+        """Return the row of the activity for the simulation of its scenario
+        on the records, the records that meet its condition and how many of
+        them have an e-mail address"""
+        pool = Pool()
+        passed, errors = self.filter_condition(records)
+        row = {
+            'activity': self.id,
+            'record_count': len(passed),
+            }
+        errors = list(errors.values())
+        emails = len(passed)
+        if self.action == 'send_email':
+            Model = pool.get(self.scenario.model)
+            emails = 0
+            for sub_records in grouped_slice(passed, in_max()):
+                emails += Model.search([
+                        ('id', 'in', [r.id for r in sub_records]),
+                        Model.marketing_email_domain(),
+                        ], count=True)
+            row['record_count_no_email'] = len(passed) - emails
+            for record in passed[:sample_size]:
+                try:
+                    _, subject, _, _ = self.preview_email(record)
+                    row.setdefault('subject', subject)
+                except render.RenderError as error:
+                    errors.append(self.render_error(error, record))
+        row['errors'] = '\n'.join(errors[:sample_size])
+        return row, passed, emails
 
     def evaluate_condition(self, record):
         env = EvalEnvironment(record, record.__class__)
@@ -2414,6 +2526,99 @@ class ActivityTestEmailStart(ModelView):
         else:
             self.preview_document = self.preview.encode('utf-8')
             self.preview_filename = 'preview.html'
+
+
+class ScenarioSimulate(Wizard):
+    "Simulate Marketing Scenario"
+    __name__ = 'marketing.automation.scenario.simulate'
+    start = StateView(
+        'marketing.automation.scenario.simulate.start',
+        'marketing_automation.scenario_simulate_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Simulate", 'result', 'tryton-ok', default=True),
+            ])
+    result = StateView(
+        'marketing.automation.scenario.simulate.result',
+        'marketing_automation.scenario_simulate_result_view_form', [
+            Button("Close", 'end', 'tryton-close', default=True),
+            ])
+
+    def default_result(self, fields):
+        return self.record.simulation(
+            self.start.sample_size, self.start.days)
+
+
+class ScenarioSimulateStart(ModelView):
+    "Simulate Marketing Scenario"
+    __name__ = 'marketing.automation.scenario.simulate.start'
+    __string__ = "Simulate Marketing Scenario"
+
+    sample_size = fields.Integer(
+        "Sample Size", required=True,
+        domain=[('sample_size', '>', 0), ('sample_size', '<=', 100)],
+        help="On how many records of each activity the e-mail is rendered.")
+    days = fields.Integer(
+        "Days", required=True,
+        domain=[('days', '>', 0), ('days', '<=', 366)],
+        help="For how many days the e-mails are planned.")
+
+    @classmethod
+    def default_sample_size(cls):
+        return 5
+
+    @classmethod
+    def default_days(cls):
+        return 30
+
+
+class ScenarioSimulateResult(ModelView):
+    "Simulate Marketing Scenario"
+    __name__ = 'marketing.automation.scenario.simulate.result'
+    __string__ = "Simulate Marketing Scenario Result"
+
+    record_count = fields.Integer(
+        "Records Entering", readonly=True,
+        help="The records that would enter the scenario now.")
+    activities = fields.One2Many(
+        'marketing.automation.scenario.simulate.activity', None,
+        "Activities", readonly=True)
+    days = fields.One2Many(
+        'marketing.automation.scenario.simulate.day', None,
+        "E-Mails per Day", readonly=True)
+
+
+class ScenarioSimulateActivity(ModelView):
+    "Simulate Marketing Scenario Activity"
+    __name__ = 'marketing.automation.scenario.simulate.activity'
+    __string__ = "Simulate Marketing Scenario Activity"
+
+    activity = fields.Many2One(
+        'marketing.automation.activity', "Activity", readonly=True)
+    record_count = fields.Integer(
+        "Records", readonly=True,
+        help="The records entering that meet the condition of the activity.")
+    record_count_no_email = fields.Integer(
+        "Without E-Mail", readonly=True,
+        help="The records that meet the condition but have no e-mail "
+        "address.")
+    subject = fields.Char(
+        "Subject", readonly=True,
+        help="The subject of the e-mail to the first record of the sample.")
+    errors = fields.Text(
+        "Errors", readonly=True,
+        help="The errors of the condition and of the e-mails of the sample.")
+
+
+class ScenarioSimulateDay(ModelView):
+    "Simulate Marketing Scenario Day"
+    __name__ = 'marketing.automation.scenario.simulate.day'
+    __string__ = "Simulate Marketing Scenario Day"
+
+    date = fields.Date("Date", readonly=True)
+    email_count = fields.Integer(
+        "E-Mails", readonly=True,
+        help="The e-mails that would be sent on the date, to the records "
+        "entering now.")
 
 
 class Unsubscribe(Report):
