@@ -1383,7 +1383,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         """Yield the record activities and the Outgoing of their e-mail,
         with their links shortened, and add to failures the record activities
         that fail"""
-        links = web.ShortenedLinks()
+        links = web.ShortenedLinks(self.scenario.email_open_tracking)
         rendered = []
         for record_activity in record_activities:
             try:
@@ -1423,10 +1423,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         from_, subject, html, text = self.render_email(
             record,
             partial(links.convert_href, record_activity),
-            links.image_url(record_activity)
-            if record_activity.record.scenario.email_open_tracking
-            else None,
-            templates)
+            links.image_url(record_activity), templates)
         # What the archive needs, read before the shortened URLs are created
         # as creating clears the values read
         return Outgoing(

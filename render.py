@@ -25,7 +25,7 @@ import idna
 from genshi.core import END, START, Attrs, QName
 from genshi.template import (
     MarkupTemplate, NewTextTemplate, TemplateNotFound, TemplateSyntaxError)
-from genshi.template.base import INCLUDE, SUB
+from genshi.template.base import EXEC, INCLUDE, SUB
 from genshi.template.directives import MatchDirective
 
 from trytond.tools.email_ import set_from_header
@@ -69,19 +69,30 @@ def _events(stream):
 
 
 def _stand_alone(template):
-    """Refuse the templates that include others (or files of the server)
-    and those that match paths, whose regular expressions run unbounded"""
+    """Refuse the templates that include others (or files of the server),
+    run code blocks, which Genshi allows on one line in text templates, or
+    match paths, whose regular expressions run unbounded"""
     for kind, data, pos in _events(template.stream):
         if kind is INCLUDE:
             raise TemplateSyntaxError(
                 "Including templates is not allowed", *pos[:2])
+        elif kind is EXEC:
+            raise SandboxError('construct', 'python', pos[1])
         elif kind is SUB and any(
                 isinstance(d, MatchDirective) for d in data[0]):
             raise SandboxError('construct', 'py:match', pos[1])
     return template
 
 
+# The code blocks of the text templates, on which Genshi fails with an
+# error that says nothing to the users
+TEXT_CODE_BLOCK = re.compile(r'\{%\s*python\b')
+
+
 def _compile(Template, source):
+    if Template is NewTextTemplate and TEXT_CODE_BLOCK.search(source or ''):
+        raise SandboxError('construct', 'python', _line_of(
+                'python', source))
     try:
         with warnings.catch_warnings():
             # The users read the errors of their templates, not the log
@@ -254,8 +265,11 @@ def render(title, body, context, convert_href, image_url=None, limits=None):
     # No message may carry NUL characters, nor can the archive store them
     subject, html = subject.replace('\x00', ''), html.replace('\x00', '')
     text = html_to_text(html)
-    if len(text) > limits.size:
-        raise RenderError('body', SandboxError('size'))
+    try:
+        # Converted out of reach of the guards, within the limits still
+        limits.check_size(len(text))
+    except SandboxError as error:
+        raise RenderError('body', error) from None
     return subject, html, text
 
 

@@ -38,8 +38,12 @@ DEFAULT_SIZE = 1_000_000
 # How much a render may build in all (characters, items and steps), as a
 # multiple of the size limit: it bounds the memory of the worker
 WORK_FACTOR = 10
-# The largest integers a template may compute (in bits)
+# The comparisons of a search from the end, within the size limit: about
+# 0.1 s for a size of 1,000,000
+REVERSE_SEARCH = 100
+# The largest integers a template may compute (in bits, and in digits)
 INT_BITS = 4096
+INT_DIGITS = INT_BITS // 3
 
 
 class SandboxError(Exception):
@@ -193,9 +197,15 @@ def _text_size(value):
     elif isinstance(value, Decimal):
         if not value.is_finite():
             return 10
+        if value.adjusted() > INT_DIGITS:
+            # As an integer (%d) it would take long to write in full
+            raise SandboxError('size')
         _, digits, exponent = value.as_tuple()
-        # As an integer (%d) it is written in full
         return len(digits) + max(exponent, 0) + 2
+    elif isinstance(value, (
+            range, datetime_module.date, datetime_module.time,
+            datetime_module.timedelta)):
+        return len(repr(value))
     return 32
 
 
@@ -207,14 +217,43 @@ def collect(value):
     return value
 
 
+class Iterator:
+    """An iterator of the templates that accounts for each step and the size
+    of its items, and whose text tells nothing of the server"""
+    __slots__ = ('_iterator', '_limits')
+
+    def __init__(self, iterable):
+        if isinstance(iterable, TemplateRecord):
+            raise SandboxError('operation', 'iter')
+        self._iterator = iter(iterable)
+        self._limits = current()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = next(self._iterator)
+        # Genshi joins the items written in an attribute before any output
+        self._limits.tick(
+            weight(item, self._limits)
+            if isinstance(item, (str, bytes)) else 1)
+        return item
+
+    def __repr__(self):
+        return '<iterator>'
+
+
 def iterate(iterable):
     "Iterate over iterable, accounting for each step"
-    limits = current()
-    if isinstance(iterable, TemplateRecord):
-        raise SandboxError('operation', 'iter')
-    for item in iterable:
-        limits.tick()
-        yield item
+    return Iterator(iterable)
+
+
+def charged_result(value):
+    """Return the value of an expression, accounting for its size: Genshi
+    joins the values written in an attribute before any output"""
+    if isinstance(value, (str, bytes)):
+        current().tick(len(value))
+    return value
 
 
 def materialize(iterable):
@@ -300,6 +339,24 @@ def _strftime(method):
     return strftime
 
 
+def _searched(string, method):
+    """Return the method of string that searches from the end: its time
+    grows with the length of the string times that of the searched one"""
+    def search(sub=None, *args):
+        if isinstance(sub, str) and len(sub) > 1:
+            current().check_size(len(string) * len(sub) // REVERSE_SEARCH)
+        return method(sub, *args)
+    return search
+
+
+def _cased(string, method):
+    "Return the method of string that changes case, up to 3 times longer"
+    def case():
+        current().check_size(len(string) * 3)
+        return method()
+    return case
+
+
 def _str_attribute(string, name):
     if name == 'join':
         return _join(string)
@@ -307,10 +364,15 @@ def _str_attribute(string, name):
         return _replace(string)
     elif name in {'center', 'ljust', 'rjust', 'zfill'}:
         return _justify(getattr(string, name))
+    elif name in {'rfind', 'rindex', 'rpartition', 'rsplit'}:
+        method = _searched(string, getattr(string, name))
+        return _charged(method) if name in {'rpartition', 'rsplit'} else method
+    elif name in {'upper', 'lower', 'casefold', 'swapcase', 'title',
+            'capitalize'}:
+        return _cased(string, getattr(string, name))
     elif name in STR_METHODS:
         method = getattr(string, name)
-        if name in {'split', 'rsplit', 'splitlines', 'partition',
-                'rpartition'}:
+        if name in {'split', 'splitlines', 'partition'}:
             return _charged(method)
         return method
     raise SandboxError('attribute', name)
@@ -359,6 +421,7 @@ class Lookup(LookupBase):
             '_slice': slice,
             '_tick': tick,
             '_function': _function,
+            '_result': charged_result,
             'UndefinedError': UndefinedError,
             }
 
@@ -566,19 +629,26 @@ def _str(value=''):
     return str(value)
 
 
-def _int(value=0, *args):
+def _check_decimal(value):
+    "Refuse the decimals too large to convert to integers"
     if (isinstance(value, Decimal) and value.is_finite()
-            and value.adjusted() > INT_BITS):
+            and value.adjusted() > INT_DIGITS):
         raise SandboxError('size')
-    result = int(value, *args)
-    if result.bit_length() > INT_BITS:
+
+
+def _int(value=0, *args):
+    _check_decimal(value)
+    value = int(value, *args)
+    if value.bit_length() > INT_BITS:
         raise SandboxError('size')
-    return result
+    return value
 
 
 def _round(number, ndigits=None):
-    # Rounding an integer to negative digits computes 10 ** -ndigits
-    if ndigits is not None and abs(ndigits) > INT_BITS:
+    if ndigits is None:
+        _check_decimal(number)
+    elif abs(ndigits) > INT_BITS:
+        # Rounding an integer to negative digits computes 10 ** -ndigits
         raise SandboxError('size')
     return round(number, ndigits)
 
@@ -624,7 +694,8 @@ def _enumerate(iterable, start=0):
 
 
 def _zip(*iterables):
-    return (collect(t) for t in iterate(zip(*map(iterate, iterables))))
+    return iterate(
+        collect(t) for t in iterate(zip(*map(iterate, iterables))))
 
 
 def _numbers(iterable):
@@ -780,6 +851,10 @@ class _Guards(ast.NodeTransformer):
             op=ast.And(), values=[self.call('_tick'), node.body])
         return self.call('_function', node)
 
+    def visit_GeneratorExp(self, node):
+        self.generic_visit(node)
+        return self.call('_iterate', node)
+
     def _collected(self, node):
         self.generic_visit(node)
         if not isinstance(getattr(node, 'ctx', ast.Load()), ast.Load):
@@ -794,6 +869,7 @@ def compile_expression(node, filename, line):
     attributes and items, then the guards"""
     tree = _Guards().visit(
         ExpressionASTTransformer().visit(copy.deepcopy(node)))
+    tree.body = _Guards.call('_result', tree.body)
     tree = ast.increment_lineno(ast.fix_missing_locations(tree), line - 1)
     return compile(tree, filename, 'eval')
 

@@ -67,8 +67,9 @@ class ShortenedLinks:
     """The links and the image of a batch of e-mails, rendered as
     placeholders then shortened at once"""
 
-    def __init__(self):
+    def __init__(self, track_opens=True):
         self.prefix = 'https://%s.invalid/' % token_hex(8)
+        self.track_opens = track_opens
         self.links = []
         self.urls = []
 
@@ -80,8 +81,10 @@ class ShortenedLinks:
         return self._add(record_activity, CLICKED, href)
 
     def image_url(self, record_activity):
-        "Return the URL of the image that records the open of the e-mail"
-        return self._add(record_activity, OPENED, empty_image_url())
+        """Return the URL of the image that records the open of the e-mail,
+        None without tracking of the opens"""
+        if self.track_opens:
+            return self._add(record_activity, OPENED, empty_image_url())
 
     def _add(self, record_activity, method, url):
         "Return the placeholder of the shortened URL"

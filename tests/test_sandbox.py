@@ -168,6 +168,19 @@ class StaticTestCase(SandboxTestCase):
                 with self.assertRaises(TemplateSyntaxError):
                     render.body_template(source)
 
+    def test_title_code_blocks(self):
+        "Code blocks of the titles are refused, on one line too"
+        for source in [
+                '{% python y = record.__class__ %}${y}',
+                '{%python y = "x" * 10**8 %}',
+                'Hi\n{% python %}\ny = 1\n{% end %}',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(SandboxError) as context:
+                    render.title_template(source)
+                self.assertEqual(context.exception.reason, 'construct')
+                self.assertEqual(context.exception.name, 'python')
+
     def test_match(self):
         "Matching paths, whose regular expressions run unbounded, is refused"
         self.assertRefused(
@@ -183,9 +196,13 @@ class EscapeTestCase(SandboxTestCase):
         "The text of functions, methods and records tells nothing"
         html = render_body(
             '${record.lines.count} ${"".join} ${lambda: 1} ${len} '
-            '${format_number} ${"%s %r" % (record.lines, [len])}')
+            '${format_number} ${"%s %r" % (record.lines, [len])} '
+            '${"%s" % iter([1])} ${[zip([1])]} ${[(i for i in [1])]} '
+            '${[reversed([1]), enumerate([1])]}')
         self.assertNotIn('0x', html)
         self.assertNotIn('object', html)
+        error = self.assertFails('${[].index(iter([]))}')
+        self.assertNotIn('0x', str(error.error))
         self.assertIn('(&lt;record&gt;, &lt;record&gt;)', html)
         # The functions work as before
         self.assertEqual(
@@ -341,6 +358,17 @@ class BoundsTestCase(SandboxTestCase):
                 '${"%s" % ((record,) * 90000,)}',
                 '${int("f" * 99999, 16)}',
                 '${round(1, -10**7)}',
+                '${round(record.amount ** 150000)}',
+                '${"%d" % (record.amount ** 60000)}',
+                '${("a" * 60000).rfind("ab" + "a" * 20000)}',
+                '${("a" * 60000).rsplit("ab" + "a" * 20000)}',
+                '${("\ufb03" * 90000).upper()}',
+                '${(lambda b: "%s" % ([range(b, b + 1, b)] * 9000,))'
+                '(2 ** 2000 * 2 ** 2000)}',
+                '<a py:with="s = &quot;a&quot; * 90000" '
+                'title="${(s for i in range(1000))}">x</a>',
+                '<a py:with="s = &quot;a&quot; * 90000" '
+                'title="%s">x</a>' % ('${s}' * 200),
                 '<ul py:for="i in range(100)">' * 100 + 'x' + '</ul>' * 100,
                 '<ul>' * 60 + '<li py:for="i in range(2000)">x</li>'
                 + '</ul>' * 60,
