@@ -23,12 +23,12 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
-from types import SimpleNamespace
+from types import GeneratorType, SimpleNamespace
 
 from genshi.core import Stream
 from genshi.template.base import EXPR, START, SUB
 from genshi.template.eval import (
-    Code, ExpressionASTTransformer, LookupBase, UndefinedError)
+    Code, ExpressionASTTransformer, LookupBase)
 
 __all__ = ['SandboxError', 'TemplateRecord', 'Limits', 'Lookup', 'DATETIME',
     'sandbox', 'limited']
@@ -96,10 +96,29 @@ class Function:
         self._function = function
 
     def __call__(self, *args, **kwargs):
-        return self._function(*args, **kwargs)
+        result = self._function(*args, **kwargs)
+        if isinstance(result, GeneratorType):
+            # The events of a py:def, which Genshi writes and no template
+            # may read: with Genshi's objects a template could make events
+            return Macro(result)
+        return result
 
     def __repr__(self):
         return '<function>'
+
+
+class Macro:
+    "The events of a call of a py:def, which only Genshi may iterate"
+    __slots__ = ('_events',)
+
+    def __init__(self, events):
+        self._events = events
+
+    def __iter__(self):
+        return self._events
+
+    def __repr__(self):
+        return '<macro>'
 
 
 def _function(value):
@@ -174,6 +193,8 @@ def weight(value, limits=None, quoted=False):
         return len(value) * (10 if quoted else 1) + 2
     if isinstance(value, dict):
         value = [*value.keys(), *value.values()]
+    elif isinstance(value, DICT_VIEWS):
+        value = list(value)
     if isinstance(value, (list, tuple)):
         limits.tick(len(value))
         total = 2
@@ -204,9 +225,14 @@ def _text_size(value):
         return len(digits) + max(exponent, 0) + 2
     elif isinstance(value, (
             range, datetime_module.date, datetime_module.time,
-            datetime_module.timedelta)):
+            datetime_module.timedelta, SimpleNamespace)):
         return len(repr(value))
-    return 32
+    elif isinstance(value, (
+            bool, type(None), type, TemplateRecord, Function, Iterator,
+            Macro)):
+        return 32
+    # The text of other objects may hold anything
+    raise SandboxError('operation', type(value).__name__)
 
 
 def collect(value):
@@ -223,7 +249,7 @@ class Iterator:
     __slots__ = ('_iterator', '_limits')
 
     def __init__(self, iterable):
-        if isinstance(iterable, TemplateRecord):
+        if isinstance(iterable, (TemplateRecord, Macro)):
             raise SandboxError('operation', 'iter')
         self._iterator = iter(iterable)
         self._limits = current()
@@ -289,6 +315,7 @@ CLASS_ATTRIBUTES = {
     }
 SEQUENCE_METHODS = {'count', 'index'}
 DICT_METHODS = {'get', 'items', 'keys', 'values'}
+DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 # The date, datetime, time and timedelta classes, not the datetime module
 DATETIME = SimpleNamespace(
@@ -422,7 +449,6 @@ class Lookup(LookupBase):
             '_tick': tick,
             '_function': _function,
             '_result': charged_result,
-            'UndefinedError': UndefinedError,
             }
 
     @classmethod

@@ -192,6 +192,33 @@ class StaticTestCase(SandboxTestCase):
 class EscapeTestCase(SandboxTestCase):
     "The templates reach no code, no module and no method"
 
+    def test_names_bound_by_genshi(self):
+        "Names that Genshi leaves to Python reach no global of the sandbox"
+        for source in [
+                '${(lambda UndefinedError=UndefinedError: UndefinedError)()}',
+                '${[UndefinedError for UndefinedError in [UndefinedError]]}',
+                '${(lambda Lookup=Lookup: Lookup)()}',
+                ]:
+            with self.subTest(source=source):
+                error = self.assertFails(source)
+                self.assertIsInstance(error.error, NameError)
+
+    def test_macros(self):
+        "The events of a py:def are written, never read by the template"
+        macro = '<py:def function="f(x)"><b py:if="x">${x}</b></py:def>'
+        self.assertEqual(
+            render_body(macro + '${f(1)}${f(2)}'), '<p><b>1</b><b>2</b></p>')
+        for source in [
+                '${[e for e in f(1)]}', '${list(f(1))}', '${f(1)[0]}',
+                '<i py:for="e in f(1)">${e}</i>',
+                ]:
+            with self.subTest(source=source):
+                error = self.assertFails(macro + source)
+                self.assertNotIn('0x', str(error.error))
+        self.assertEqual(
+            render_body(macro + '${[f(1)]} ${"%s" % (f(1),)}'),
+            '<p>&lt;macro&gt; &lt;macro&gt;</p>')
+
     def test_text_of_functions_and_records(self):
         "The text of functions, methods and records tells nothing"
         html = render_body(
