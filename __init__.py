@@ -36,6 +36,10 @@ def register():
     Pool.register(
         sale.Sale,
         sale.Party,
+        sale.Scenario,
+        sale.Activity,
+        sale.ReportingScenarioTimeseries,
+        sale.ReportingScenarioTotal,
         module='marketing_automation', type_='model', depends=['sale'])
     Pool.register(
         marketing_automation.ActivityTestEmail,

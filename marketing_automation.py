@@ -257,6 +257,12 @@ class MarketingAutomationMixin:
         raise NotImplementedError
 
     @classmethod
+    def marketing_party_query(cls):
+        """Return the SQL query of the references of the records (column
+        reference) and of their marketing party (column party)"""
+        raise NotImplementedError
+
+    @classmethod
     def marketing_email_domain(cls):
         "Return the domain of the records that have an e-mail address"
         return [('marketing_party.contact_mechanisms', 'where', [
@@ -2272,7 +2278,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         defaults = cls.default_get([
                 'state', 'email_opened', 'email_clicked',
                 'email_opened_machine', 'email_clicked_machine', 'email_sent',
-                ], with_rec_name=False)
+                'held_out'], with_rec_name=False)
         columns = [table.record] + [Column(table, n) for n in defaults] + [
             table.activity, table.at, table.create_uid, table.create_date]
         values = list(defaults.values()) + [

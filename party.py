@@ -1,5 +1,8 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+from sql import Cast
+from sql.operators import Concat
+
 from trytond.model import ModelSQL, fields
 from trytond.pool import PoolMeta
 
@@ -24,6 +27,14 @@ class Party(MarketingAutomationMixin, metaclass=PoolMeta):
     def search_marketing_party(cls, name, clause):
         nested = clause[0][len(name) + 1:]
         return [(nested or 'id',) + tuple(clause[1:])]
+
+    @classmethod
+    def marketing_party_query(cls):
+        table = cls.__table__()
+        return table.select(
+            Concat(cls.__name__ + ',', Cast(table.id, 'VARCHAR')).as_(
+                'reference'),
+            table.id.as_('party'))
 
 
 class PartyUnsubscribedScenario(ModelSQL):

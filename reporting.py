@@ -63,7 +63,7 @@ def _rate(field, numerator, denominator):
     return field.sql_cast(numerator) / NullIf(denominator, 0)
 
 
-def _where_at(at):
+def where_at(at):
     "Return the condition on the date and time at for the context"
     context = Transaction().context
     where = Literal(True)
@@ -78,12 +78,25 @@ def _where_at(at):
     return where
 
 
-def _where_scenario(column):
+def where_scenario(column):
     "Return the condition on the scenario column for the context"
     scenario = Transaction().context.get('scenario')
     if scenario is not None:
         return column == scenario
     return Literal(True)
+
+
+def period_start(at, period):
+    "Return the SQL of the first day of the period of the date and time at"
+    if backend.name == 'sqlite':
+        return SQLiteStrftime(SQLITE_PERIOD_FORMATS[period], at)
+    return DateTrunc(period, at)
+
+
+def context_period():
+    "Return the period of the context"
+    period = Transaction().context.get('period')
+    return period if period in dict(PERIODS) else 'month'
 
 
 def _period_start(date, period):
@@ -225,10 +238,7 @@ class Abstract(ModelSQL, ModelView):
 
     @classmethod
     def _period(cls):
-        period = Transaction().context.get('period')
-        if period not in dict(PERIODS):
-            period = 'month'
-        return period
+        return context_period()
 
     @classmethod
     def _column_id(cls, source):
@@ -298,12 +308,7 @@ class AbstractTimeseries(Abstract):
     @classmethod
     def _column_date(cls, source):
         "Return the first day of the period of the row"
-        period = cls._period()
-        if backend.name == 'sqlite':
-            date = SQLiteStrftime(SQLITE_PERIOD_FORMATS[period], source.at)
-        else:
-            date = DateTrunc(period, source.at)
-        return cls.date.sql_cast(date)
+        return cls.date.sql_cast(period_start(source.at, cls._period()))
 
     @classmethod
     def _columns(cls, source):
@@ -463,8 +468,8 @@ class ScenarioMixin:
             zero.as_('email_sent'),
             zero.as_('email_opened'),
             zero.as_('email_clicked'),
-            where=_where_at(record.create_date)
-            & _where_scenario(record.scenario))
+            where=where_at(record.create_date)
+            & where_scenario(record.scenario))
         at = cls._record_activity_at(record_activity)
         emails = (record_activity
             .join(email_record,
@@ -485,8 +490,8 @@ class ScenarioMixin:
                     'email_clicked'),
                 # Only the e-mails accepted by the SMTP server count
                 where=record_activity.email_sent
-                & _where_at(at)
-                & _where_scenario(email_record.scenario)))
+                & where_at(at)
+                & where_scenario(email_record.scenario)))
         return Union(records, emails, all_=True)
 
     @classmethod
@@ -599,8 +604,8 @@ class ActivityMixin:
                 _flag(sent & cls._event(record_activity, 'email_clicked')
                     ).as_('email_clicked'),
                 where=(record_activity.state != 'waiting')
-                & _where_at(at)
-                & _where_scenario(record.scenario)))
+                & where_at(at)
+                & where_scenario(record.scenario)))
 
     @classmethod
     def _columns(cls, source):
@@ -700,8 +705,8 @@ class Link(ModelSQL, ModelView):
                     'record_count'),
                 Sum(_flag(~person)).as_('clicks_machine'),
                 where=(url.method == CLICKED)
-                & _where_at(access.create_date)
-                & _where_scenario(record.scenario),
+                & where_at(access.create_date)
+                & where_scenario(record.scenario),
                 group_by=[
                     record.scenario, record_activity.activity,
                     url.redirect_url]))
