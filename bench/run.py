@@ -683,6 +683,52 @@ class Bench:
         self.check("reporting e-mails opened", totals['email_opened'],
             n_opened)
 
+        # A tenth of the parties convert: those whose name ends with 7
+        self.set_goal([('name', 'like', '%7')])
+        with self.phase('goal', n):
+            self.cron(Scenario.reach_goals)
+        self.check("records at goal", self.count(
+                'marketing.automation.record', [
+                    ('goal_reached_at', '!=', None),
+                    ]), n // 10)
+        with self.phase('goal_reporting', n):
+            goal = self.read_goal()
+        self.check("reporting records at goal", goal['record_count_goal'],
+            n // 10)
+
+    def set_goal(self, domain):
+        "Give the scenario a goal (not measured)"
+        from trytond.pyson import PYSONEncoder
+        from trytond.transaction import Transaction
+        Scenario = self.pool.get('marketing.automation.scenario')
+        with Transaction().start(self.name, 0) as transaction:
+            scenario = Scenario(self.scenario_id)
+            scenario.goal_domain = PYSONEncoder().encode(domain)
+            scenario.save()
+            transaction.commit()
+
+    def read_goal(self):
+        """Read, as the client opens them, the goal figures of the scenario,
+        its reporting total and time series and the clicks per link, and
+        return the figures of the scenario"""
+        from trytond.transaction import Transaction
+        pool = self.pool
+        fields = ['record_count_goal', 'goal_rate', 'goal_rate_control',
+            'goal_lift', 'goal_lift_low', 'goal_lift_high']
+        with Transaction().start(
+                self.name, 0, readonly=True, context={'period': 'day'}):
+            Scenario = pool.get('marketing.automation.scenario')
+            scenario, = Scenario.read([self.scenario_id], fields)
+            for model in [
+                    'marketing.automation.reporting.scenario.total',
+                    'marketing.automation.reporting.scenario']:
+                Model = pool.get(model)
+                Model.read([r.id for r in Model.search([])], fields)
+            Link = pool.get('marketing.automation.reporting.link')
+            Link.read([r.id for r in Link.search([])], [
+                    'url', 'clicks', 'record_count', 'clicks_machine'])
+        return scenario
+
     def read_reporting(self):
         """Read, as the client opens them, the reporting totals with their
         trends and the time series, per scenario and per activity, by day over
