@@ -139,8 +139,42 @@ class Party(metaclass=PoolMeta):
     __name__ = 'party.party'
 
     # For the goals of the scenarios on parties, like a sale confirmed
-    # after entering
-    sales = fields.One2Many('sale.sale', 'party', "Sales", readonly=True)
+    # after entering; a function, as a reverse field of the sales would make
+    # their party a parent
+    sales = fields.Function(
+        fields.One2Many('sale.sale', None, "Sales"),
+        'get_sales', searcher='search_sales')
+
+    @classmethod
+    def get_sales(cls, parties, name):
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        sale = Sale.__table__()
+        cursor = Transaction().connection.cursor()
+        sales = {p.id: [] for p in parties}
+        for sub_ids in grouped_slice(list(map(int, parties)), in_max()):
+            cursor.execute(*sale.select(sale.party, sale.id,
+                    where=reduce_ids(sale.party, list(sub_ids)),
+                    order_by=[sale.id.asc]))
+            for party_id, sale_id in cursor:
+                sales[party_id].append(sale_id)
+        return sales
+
+    @classmethod
+    def search_sales(cls, name, clause):
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        sale = Sale.__table__()
+        nested = clause[0][len(name) + 1:]
+        if nested:
+            domain = [(nested, *clause[1:])]
+        elif clause[1] == 'where':
+            domain = clause[2]
+        else:
+            domain = [('id', *clause[1:])]
+        query = Sale.search(domain, order=[], query=True)
+        return [('id', 'in', sale.select(
+                    sale.party, where=sale.id.in_(query)))]
 
 
 class Scenario(metaclass=PoolMeta):
