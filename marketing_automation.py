@@ -1626,9 +1626,22 @@ class TemplateRecord(sandbox.TemplateRecord):
                     Rule.check(record.__name__, [record.id], 'read')
                     self.__checked = True
                 FieldAccess.check(record.__name__, [name], 'read')
+            value = getattr(record, name)
+            if isinstance(value, (list, tuple)) and value:
+                value = self._readable(value)
         except AccessError:
             raise SandboxError('access', record.__names__(name)['field'])
-        return self._wrap(getattr(record, name))
+        return self._wrap(value)
+
+    def _readable(self, records):
+        """Return the records that the groups may read: root reads them all,
+        and their number would tell what the record rules hide"""
+        Model = records[0].__class__
+        with self._access():
+            readable = set(map(int, Model.search([
+                            ('id', 'in', list(map(int, records))),
+                            ], order=[])))
+        return [r for r in records if r.id in readable]
 
     def _wrap(self, value):
         "Return value as templates may see it"

@@ -20,6 +20,7 @@ import operator
 import re
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
@@ -27,6 +28,8 @@ from types import GeneratorType, SimpleNamespace
 
 from genshi.core import Stream
 from genshi.template.base import EXPR, START, SUB
+from genshi.template.directives import (
+    ContentDirective, ForDirective, ReplaceDirective)
 from genshi.template.eval import (
     Code, ExpressionASTTransformer, LookupBase)
 
@@ -41,6 +44,8 @@ WORK_FACTOR = 10
 # The comparisons of a search from the end, within the size limit: about
 # 0.1 s for a size of 1,000,000
 REVERSE_SEARCH = 100
+# The keys of a dictionary that may share a hash
+MAX_COLLISIONS = 64
 # The largest integers a template may compute (in bits, and in digits)
 INT_BITS = 4096
 INT_DIGITS = INT_BITS // 3
@@ -96,12 +101,15 @@ class Function:
         self._function = function
 
     def __call__(self, *args, **kwargs):
+        # The time limit holds between the calls, even in a lambda
+        current().tick()
         result = self._function(*args, **kwargs)
         if isinstance(result, GeneratorType):
             # The events of a py:def, which Genshi writes and no template
             # may read: with Genshi's objects a template could make events
             return Macro(result)
-        return result
+        # What value_of returns of the context
+        return _function(result)
 
     def __repr__(self):
         return '<function>'
@@ -188,9 +196,12 @@ def weight(value, limits=None, quoted=False):
     """Return the size of value: at most the characters of its text (as
     repr() writes it if quoted) and the items it holds"""
     limits = limits or current()
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, str):
         # repr() writes a character with up to 10: \U0010ffff
         return len(value) * (10 if quoted else 1) + 2
+    elif isinstance(value, bytes):
+        # str() writes a byte with up to 4: \xff
+        return len(value) * 4 + 3
     if isinstance(value, dict):
         value = [*value.keys(), *value.values()]
     elif isinstance(value, DICT_VIEWS):
@@ -259,10 +270,9 @@ class Iterator:
 
     def __next__(self):
         item = next(self._iterator)
-        # Genshi joins the items written in an attribute before any output
-        self._limits.tick(
-            weight(item, self._limits)
-            if isinstance(item, (str, bytes)) else 1)
+        # Genshi joins the text of the items written in an attribute before
+        # any output
+        self._limits.tick(weight(item, self._limits))
         return item
 
     def __repr__(self):
@@ -280,6 +290,14 @@ def charged_result(value):
     if isinstance(value, (str, bytes)):
         current().tick(len(value))
     return value
+
+
+def directive_value(value):
+    """Return the value of the expression of a directive that does not
+    write it: it may not be a macro, whose events only Genshi may read"""
+    if isinstance(value, Macro):
+        raise SandboxError('operation', 'py:def')
+    return charged_result(value)
 
 
 def materialize(iterable):
@@ -449,6 +467,7 @@ class Lookup(LookupBase):
             '_tick': tick,
             '_function': _function,
             '_result': charged_result,
+            '_data': directive_value,
             }
 
     @classmethod
@@ -645,6 +664,7 @@ OPERATORS = {
 
 def operate(name, a, b):
     "Return the binary operation name of a and b, within the limits"
+    current().tick()
     return OPERATORS[name](a, b)
 
 
@@ -703,8 +723,18 @@ def _dict(*args, **kwargs):
         items = args[0]
         if isinstance(items, dict):
             items = items.items()
-        kwargs = {**dict(materialize(items)), **kwargs}
+        items = materialize(items)
+        _check_hashes(i[0] for i in items)
+        kwargs = {**dict(items), **kwargs}
     return collect(kwargs)
+
+
+def _check_hashes(keys):
+    """Refuse keys of which many share a hash (numbers can): a dictionary
+    of them takes a time quadratic in their number"""
+    counts = Counter(map(hash, keys))
+    if counts and max(counts.values()) > MAX_COLLISIONS:
+        raise SandboxError('size')
 
 
 def _sorted(iterable, **kwargs):
@@ -877,6 +907,11 @@ class _Guards(ast.NodeTransformer):
             op=ast.And(), values=[self.call('_tick'), node.body])
         return self.call('_function', node)
 
+    def visit_Compare(self, node):
+        # Comparing containers takes time: the limits hold between them
+        self.generic_visit(node)
+        return ast.BoolOp(op=ast.And(), values=[self.call('_tick'), node])
+
     def visit_GeneratorExp(self, node):
         self.generic_visit(node)
         return self.call('_iterate', node)
@@ -890,12 +925,12 @@ class _Guards(ast.NodeTransformer):
     visit_List = visit_Tuple = visit_Dict = visit_ListComp = _collected
 
 
-def compile_expression(node, filename, line):
+def compile_expression(node, filename, line, guard='_result'):
     """Return the code of the expression node: Genshi's lookups of names,
-    attributes and items, then the guards"""
+    attributes and items, then the guards, and guard of its value"""
     tree = _Guards().visit(
         ExpressionASTTransformer().visit(copy.deepcopy(node)))
-    tree.body = _Guards.call('_result', tree.body)
+    tree.body = _Guards.call(guard, tree.body)
     tree = ast.increment_lineno(ast.fix_missing_locations(tree), line - 1)
     return compile(tree, filename, 'eval')
 
@@ -917,14 +952,26 @@ def _codes(value):
                 yield from _codes(getattr(value, name, None))
 
 
+# The guard of the values of the expressions of the directives: py:for
+# iterates its value within the limits, the written values may be macros,
+# no other may be
+DIRECTIVE_GUARDS = {
+    ForDirective: '_iterate',
+    ContentDirective: '_result',
+    ReplaceDirective: '_result',
+    }
+
+
 def _events(stream):
-    "Yield the values of the stream that may hold expressions"
+    """Yield the values of the stream that may hold expressions with the
+    guard of their values"""
     for kind, data, pos in stream:
         if kind is EXPR:
-            yield data
+            yield '_result', data
         elif kind is SUB:
             directives, substream = data
-            yield directives
+            for directive in directives:
+                yield DIRECTIVE_GUARDS.get(type(directive), '_data'), directive
             yield from _events(substream)
         elif kind is START:
             for _, value in data[1]:
@@ -959,10 +1006,14 @@ def _written(code):
 def sandbox(template, source=''):
     """Check the expressions of the template of source and compile them with
     the guards, return the template"""
-    for code in {id(c): c for c in _codes(list(_events(template.stream)))
-            }.values():
+    codes = {}
+    for guard, value in _events(template.stream):
+        for code in _codes(value):
+            codes[id(code)] = guard, code
+    for guard, code in codes.values():
         line = _line(code, source)
         node = _written(code)
         check(node, line)
-        code.code = compile_expression(node, code.code.co_filename, line)
+        code.code = compile_expression(
+            node, code.code.co_filename, line, guard)
     return template

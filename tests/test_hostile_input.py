@@ -311,6 +311,41 @@ class HostileInputTestCase(unittest.TestCase):
             self.assertIn('marketing group may not read', error)
 
     @with_transaction()
+    def test_record_rules_as_root(self):
+        """The related records that the record rules hide from the marketing
+        group are not seen by the cron, not even counted"""
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        Model = pool.get('ir.model')
+        RuleGroup = pool.get('ir.rule.group')
+        mechanism, = Model.search([('model', '=', 'party.contact_mechanism')])
+        RuleGroup.create([{
+                    'name': "No phone for marketing",
+                    'model': mechanism.id,
+                    'global_p': False,
+                    'default_p': False,
+                    'groups': [('add', [
+                                ModelData.get_id(
+                                    'marketing', 'group_marketing')])],
+                    'rules': [('create', [{
+                                    'domain': '[["type", "!=", "phone"]]',
+                                    }])],
+                    }])
+        party = create_party("John", 'john@example.com')
+        party.contact_mechanisms += ({'type': 'phone', 'value': '+3200'},)
+        party.save()
+        activity = create_scenario(template=(
+                '<p>${len(record.contact_mechanisms)} '
+                '${[m.type for m in record.contact_mechanisms]}</p>'))
+
+        with Transaction().set_user(0):
+            messages = self.run_process()
+
+        (_, message), = messages
+        self.assertIn("1 email", message.get_body(('html',)).get_content())
+        self.assertEqual(outcomes(activity)["John"], ('done', None))
+
+    @with_transaction()
     def test_static_refusal(self):
         "What can never be valid is refused at save naming field and line"
         with self.assertRaises(TemplateError) as context:

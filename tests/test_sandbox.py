@@ -211,6 +211,11 @@ class EscapeTestCase(SandboxTestCase):
         for source in [
                 '${[e for e in f(1)]}', '${list(f(1))}', '${f(1)[0]}',
                 '<i py:for="e in f(1)">${e}</i>',
+                '<i py:for="e in []) if 0 else (f(1)">${e}</i>',
+                '<py:with vars="iter = lambda x: x">'
+                '<i py:for="e in f(1)">${e}</i></py:with>',
+                '${[e for e in value_of("f")(1)]}',
+                '<i py:if="f(1)">x</i>',
                 ]:
             with self.subTest(source=source):
                 error = self.assertFails(macro + source)
@@ -225,7 +230,8 @@ class EscapeTestCase(SandboxTestCase):
             '${record.lines.count} ${"".join} ${lambda: 1} ${len} '
             '${format_number} ${"%s %r" % (record.lines, [len])} '
             '${"%s" % iter([1])} ${[zip([1])]} ${[(i for i in [1])]} '
-            '${[reversed([1]), enumerate([1])]}')
+            '${[reversed([1]), enumerate([1])]} ${value_of("defined")} '
+            '${value_of("format_number")}')
         self.assertNotIn('0x', html)
         self.assertNotIn('object', html)
         error = self.assertFails('${[].index(iter([]))}')
@@ -396,6 +402,9 @@ class BoundsTestCase(SandboxTestCase):
                 'title="${(s for i in range(1000))}">x</a>',
                 '<a py:with="s = &quot;a&quot; * 90000" '
                 'title="%s">x</a>' % ('${s}' * 200),
+                '<a py:with="l = [&quot;x&quot; * 9000]" '
+                'title="${(l for i in range(2000))}">x</a>',
+                '${dict([(i * (2 ** 61 - 1), 0) for i in range(8000)])}',
                 '<ul py:for="i in range(100)">' * 100 + 'x' + '</ul>' * 100,
                 '<ul>' * 60 + '<li py:for="i in range(2000)">x</li>'
                 + '</ul>' * 60,
@@ -415,6 +424,8 @@ class BoundsTestCase(SandboxTestCase):
                 ' py:if="False"/></b>',
                 '${any("x" * 10**4 == "x" * 10**4 + "y" '
                 'for a in range(10**4) for b in range(10**4))}',
+                '<i py:for="c in []) if 0 else (\'x\' * 10000">%s</i>'
+                % ('<b py:strip=""/>' * 200),
                 ]:
             with self.subTest(source=source):
                 start = time.monotonic()
