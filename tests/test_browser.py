@@ -198,7 +198,8 @@ class BrowserTestCase(unittest.TestCase):
         password_file.write_text(PASSWORD)
         cls._run([_script('trytond-admin'), '-c', str(cls.config),
                 '-d', DATABASE, '--all', '--email', 'admin@example.com',
-                '-u', 'marketing_automation', '--activate-dependencies'],
+                '-u', 'marketing_automation', 'sale',
+                '--activate-dependencies'],
             env=_environ(TRYTONPASSFILE=str(password_file)))
         cls.helper('prepare')
         cls.log = open(tmp / 'trytond.log', 'w')
@@ -395,8 +396,12 @@ class BrowserTestCase(unittest.TestCase):
                 'act_record_form: form', 'act_record_activity_form: form',
                 'act_reporting_scenario: graph',
                 'act_reporting_activity_total: graph',
+                'act_reporting_link: tree',
                 'ir.act_email_form: form', 'party.act_party_form: form']:
             self.assertIn(view, shown)
+        self.assertRegex(
+            shown, r'Simulate: \d+ records entering, [1-9]\d* activities, '
+            r'30 days')
         self.assertIn(
             "Test E-Mail: subject Welcome Alice Browser, "
             "e-mail alice@example.com", shown)
@@ -429,6 +434,10 @@ class BrowserTestCase(unittest.TestCase):
         # The follow-up is under the welcome e-mail in the scenario
         self.assertTrue(
             any('Follow-up' in row for row in result['activityTree']))
+        # whose simulation shows its activities, all its parties in already
+        self.assertEqual(result['simulate']['records'], '0')
+        self.assertTrue(
+            any('Welcome' in row for row in result['simulate']['activities']))
 
         # Test E-Mail: the preview for Alice, sent to her
         self.assertEqual(
@@ -476,7 +485,8 @@ class BrowserTestCase(unittest.TestCase):
         for name in [
                 'running', 'records', 'record-activities', 'activity-tree',
                 'test-email-preview', 'record-activities-failed',
-                'archived-email', 'party']:
+                'archived-email', 'party', 'scenario-goal', 'simulate-result',
+                'report-clicks-per-link']:
             self.assertTrue(
                 any(s.endswith('-%s.png' % name) for s in screenshots),
                 screenshots)

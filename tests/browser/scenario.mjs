@@ -371,6 +371,30 @@ try {
         await idle();
     };
 
+    // The goal of the scenario, then its simulation
+    await tab.locator('.nav-tabs a', {hasText: 'Goal'}).first().click();
+    await idle();
+    await tab.locator('input[name=holdout_ratio]').waitFor();
+    await screenshot('scenario-goal');
+    await tab.locator('button[name=simulate]').click();
+    await idle();
+    const simulate = page.locator('.modal.in').last();
+    await simulate.locator('input[name=sample_size]').waitFor();
+    await screenshot('simulate-start');
+    await simulate.locator('.modal-footer button', {hasText: 'Simulate'})
+        .first().click();
+    await simulate.locator('input[name=record_count]').waitFor();
+    await idle();
+    result.simulate = {
+        records: await simulate.locator('input[name=record_count]')
+            .inputValue(),
+        activities: (await one2many(simulate, 'Activities')
+            .locator('table.tree > tbody > tr').allInnerTexts())
+            .map(text => text.replace(/\s+/g, ' ').trim()),
+    };
+    await screenshot('simulate-result');
+    await closeModal(simulate, 'Close');
+
     // 10. Test E-Mail of an activity for a party: the preview, then send
     const testEmail = async (form, recordName) => {
         await form.locator('button[name=test_email]').click();
@@ -478,7 +502,8 @@ try {
     // by day
     result.reports = {};
     for (const name of [
-            'Scenario Totals', 'Activity Totals', 'Scenarios', 'Activities']) {
+            'Scenario Totals', 'Activity Totals', 'Scenarios', 'Activities',
+            'Clicks per Link']) {
         await openMenu('Marketing', 'Reporting', name);
         const period = activeTab().locator('select[name=period]');
         if (await period.count()) {
@@ -487,6 +512,10 @@ try {
             await reload();
         }
         result.reports[name] = await rows();
+        if (name == 'Clicks per Link') {
+            await screenshot('report-clicks-per-link');
+            continue;
+        }
         await switchView();
         await activeTab().locator('.graph').first().waitFor();
         await screenshot('report-' + name.toLowerCase().replace(' ', '-'));

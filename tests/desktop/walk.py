@@ -9,10 +9,10 @@ PyGObject and GTK 3) under Xvfb, against the server of the browser test:
 
 The password is read from the environment (PASSWORD). The client opens each
 action of the module (its lists, forms, graphs and report contexts, the
-Test E-Mail wizard) and those of the views the module extends (the e-mails,
-the parties), shows the first record of each list in its form, and prints
-"RESULT <json>" with the views shown and the errors that the client would
-have shown the user in a dialog."""
+Test E-Mail and Simulate wizards) and those of the views the module extends
+(the e-mails, the parties), shows the first record of each list in its
+form, and prints "RESULT <json>" with the views shown and the errors that
+the client would have shown the user in a dialog."""
 import json
 import os
 import sys
@@ -43,10 +43,12 @@ ACTIONS = [
     'marketing_automation.act_reporting_activity',
     'marketing_automation.act_reporting_scenario_total',
     'marketing_automation.act_reporting_activity_total',
+    'marketing_automation.act_reporting_link',
     'ir.act_email_form',
     'party.act_party_form',
     ]
 WIZARD = 'marketing_automation.wizard_activity_test_email'
+SIMULATE = 'marketing_automation.wizard_scenario_simulate'
 # The fields of other modules' views that the client itself marks modified
 # when it shows them: the rich text editor rewrites the HTML of the body of
 # the e-mails (a view of trytond, not of the module)
@@ -179,6 +181,10 @@ def walk():
                 })
         flush()
         test_email(main)
+        current[0] = SIMULATE
+        Action.execute(action_id(SIMULATE, 'ir.action.wizard'), data)
+        flush()
+        simulate(main)
     except Exception:
         errors.append('%s, exception: %s' % (
                 current[0], traceback.format_exc()))
@@ -188,9 +194,34 @@ def walk():
         os._exit(0)
 
 
+def press(wizard, state):
+    "Press the button of the wizard that goes to state"
+    response, = [
+        response for response, button in wizard.response2button.items()
+        if button.attrs.get('state') == state]
+    wizard.response(None, response)
+    flush()
+
+
+def simulate(main):
+    "Simulate the scenario: its start, then its result"
+    wizard = wizards[-1]
+    flush(until=lambda: wizard.screen and wizard.screen.current_record)
+    press(wizard, 'result')
+    flush(until=lambda: 'record_count' in (
+            wizard.screen.current_record.group.fields
+            if wizard.screen and wizard.screen.current_record else {}))
+    record = wizard.screen.current_record
+    shown.append('Simulate: %s records entering, %s activities, %s days' % (
+            record['record_count'].get(record),
+            len(record['activities'].get_eval(record)),
+            len(record['days'].get_eval(record))))
+    press(wizard, 'end')
+
+
 def test_email(main):
     "Preview the Test E-Mail of an activity for a party"
-    wizard, = wizards
+    wizard = wizards[-1]
     flush(until=lambda: wizard.screen and wizard.screen.current_record)
     screen = wizard.screen
     record = screen.current_record
@@ -199,11 +230,7 @@ def test_email(main):
     flush(until=lambda: record['subject'].get(record))
     shown.append('Test E-Mail: subject %s, e-mail %s' % (
             record['subject'].get(record), record['email'].get(record)))
-    cancel, = [
-        response for response, button in wizard.response2button.items()
-        if button.attrs.get('state') == 'end']
-    wizard.response(None, cancel)
-    flush()
+    press(wizard, 'end')
 
 
 def main():
