@@ -69,6 +69,8 @@ WEEKDAYS = [
     ]
 # The models of the records that the templates may give to the helpers
 HELPER_MODELS = {'ir.lang', 'currency.currency', 'product.uom'}
+# The context key of the author of the templates being rendered
+TEMPLATE_AUTHOR = 'marketing_automation_template_author'
 # The fields that no template may read, whatever the access rights say:
 # with them a template could mail what opens an account
 SECRET_FIELDS = {
@@ -1491,8 +1493,9 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         language = record.marketing_language
         if language not in templates:
             templates[language] = self._email_templates(language)
-        from_, title, body = templates[language]
-        with Transaction().set_context(language=language):
+        from_, title, body, author = templates[language]
+        with Transaction().set_context(
+                language=language, **{TEMPLATE_AUTHOR: author}):
             subject, html, text = render.render(
                 title, body, self.email_context(record),
                 convert_href, image_url, render_limits())
@@ -1564,13 +1567,16 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return parent
 
     def _email_templates(self, language):
-        "Return the from, and the compiled title and body templates"
+        """Return the from, the compiled title and body templates and the id
+        of the user who wrote them"""
         with Transaction().set_context(language=language):
             activity = self.__class__(self.id)
+            author = activity.write_uid or activity.create_uid
             return (
                 activity.email_from,
                 render.title_template(activity.email_title),
-                render.body_template(activity.email_template))
+                render.body_template(activity.email_template),
+                author.id if author else None)
 
     @classmethod
     def email_context(cls, record):
@@ -1598,13 +1604,16 @@ class TemplateRecord(sandbox.TemplateRecord):
 
     @contextmanager
     def _access(self):
-        "Check the access rights of the groups, also as root"
+        "Read with the access rights of the groups, also as root"
         pool = Pool()
         ModelData = pool.get('ir.model.data')
         transaction = Transaction()
         # trytond checks no access of root, the user of the cron and its
-        # queue tasks: check those of the groups as another user
-        user = transaction.user or ModelData.get_id('res', 'user_admin')
+        # queue tasks: check those of the groups as the author of the
+        # template, whose own records only the rules may let read
+        user = (transaction.user
+            or transaction.context.get(TEMPLATE_AUTHOR)
+            or ModelData.get_id('res', 'user_admin'))
         with transaction.set_user(user), transaction.set_context(
                 _groups=self.__groups), check_access():
             yield

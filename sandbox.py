@@ -101,10 +101,14 @@ class Function:
         self._function = function
 
     def __call__(self, *args, **kwargs):
+        limits = current()
         # The time limit holds between the calls, even in a lambda
-        current().tick()
+        limits.tick()
         result = self._function(*args, **kwargs)
-        if isinstance(result, GeneratorType):
+        if isinstance(result, (str, bytes)):
+            # The copies of strings count, kept in lists or not
+            limits.tick(len(result))
+        elif isinstance(result, GeneratorType):
             # The events of a py:def, which Genshi writes and no template
             # may read: with Genshi's objects a template could make events
             return Macro(result)
@@ -385,8 +389,8 @@ def _strftime(method):
 
 
 def _searched(string, method):
-    """Return the method of string that searches from the end: its time
-    grows with the length of the string times that of the searched one"""
+    """Return the method of string whose time grows with the length of the
+    string times that of its argument"""
     def search(sub=None, *args):
         if isinstance(sub, str) and len(sub) > 1:
             current().check_size(len(string) * len(sub) // REVERSE_SEARCH)
@@ -409,7 +413,10 @@ def _str_attribute(string, name):
         return _replace(string)
     elif name in {'center', 'ljust', 'rjust', 'zfill'}:
         return _justify(getattr(string, name))
-    elif name in {'rfind', 'rindex', 'rpartition', 'rsplit'}:
+    elif name in {'rfind', 'rindex', 'rpartition', 'rsplit', 'strip',
+            'lstrip', 'rstrip'}:
+        # Searches from the end, and strips that compare each character to
+        # each of the stripped ones
         method = _searched(string, getattr(string, name))
         return _charged(method) if name in {'rpartition', 'rsplit'} else method
     elif name in {'upper', 'lower', 'casefold', 'swapcase', 'title',

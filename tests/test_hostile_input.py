@@ -346,6 +346,34 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertEqual(outcomes(activity)["John"], ('done', None))
 
     @with_transaction()
+    def test_own_records_as_root(self):
+        """The cron reads with the rules of the author of the template: the
+        records of the administrator that only he may read stay his"""
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        User = pool.get('res.user')
+        Application = pool.get('res.user.application')
+        table = Application.__table__()
+        Transaction().connection.cursor().execute(*table.insert(
+                [table.user, table.key, table.application, table.state],
+                [[1, 'SECRET', 'timesheet', 'validated']]))
+        marketer = User(name="Marketer", login='marketer', groups=[
+                ModelData.get_id('marketing', 'group_marketing')])
+        marketer.save()
+        create_party("John", 'john@example.com')
+        with Transaction().set_user(marketer.id):
+            activity = create_scenario(template=(
+                    '<p>${[a.key for a in record.create_uid.applications]}'
+                    '</p>'))
+
+        with Transaction().set_user(0):
+            messages = self.run_process()
+
+        (_, message), = messages
+        self.assertNotIn('SECRET', message.get_body(('html',)).get_content())
+        self.assertEqual(outcomes(activity)["John"], ('done', None))
+
+    @with_transaction()
     def test_static_refusal(self):
         "What can never be valid is refused at save naming field and line"
         with self.assertRaises(TemplateError) as context:

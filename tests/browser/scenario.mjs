@@ -374,26 +374,28 @@ try {
     // The goal of the scenario, then its simulation
     await tab.locator('.nav-tabs a', {hasText: 'Goal'}).first().click();
     await idle();
-    await tab.locator('input[name=holdout_ratio]').waitFor();
+    await tab.locator('input[name=holdout_ratio]').first().waitFor();
     await screenshot('scenario-goal');
     await tab.locator('button[name=simulate]').click();
     await idle();
     const simulate = page.locator('.modal.in').last();
-    await simulate.locator('input[name=sample_size]').waitFor();
+    await simulate.locator('input[name=sample_size]').first().waitFor();
     await screenshot('simulate-start');
     await simulate.locator('.modal-footer button', {hasText: 'Simulate'})
         .first().click();
-    await simulate.locator('input[name=record_count]').waitFor();
+    await simulate.locator('input[name=record_count]').first().waitFor();
     await idle();
     result.simulate = {
         records: await simulate.locator('input[name=record_count]')
-            .inputValue(),
+            .first().inputValue(),
         activities: (await one2many(simulate, 'Activities')
             .locator('table.tree > tbody > tr').allInnerTexts())
             .map(text => text.replace(/\s+/g, ' ').trim()),
     };
     await screenshot('simulate-result');
     await closeModal(simulate, 'Close');
+    await tab.locator('.nav-tabs a', {hasText: 'Activities'}).first().click();
+    await idle();
 
     // 10. Test E-Mail of an activity for a party: the preview, then send
     const testEmail = async (form, recordName) => {

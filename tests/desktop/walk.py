@@ -29,7 +29,7 @@ from tryton import common, gui, translate  # noqa: E402
 from tryton.action import Action  # noqa: E402
 from tryton.common import RPCExecute  # noqa: E402
 from tryton.config import CONFIG  # noqa: E402
-from tryton.gui.window.wizard import WizardDialog  # noqa: E402
+from tryton.gui.window.wizard import Wizard  # noqa: E402
 
 HOST, DATABASE, LOGIN = sys.argv[1:4]
 PASSWORD = os.environ['PASSWORD']
@@ -81,7 +81,8 @@ def record_wizard(init):
     return __init__
 
 
-WizardDialog.__init__ = record_wizard(WizardDialog.__init__)
+# The wizards, whether in a dialog or in a tab
+Wizard.__init__ = record_wizard(Wizard.__init__)
 
 
 common.common.ErrorDialog.__call__ = record_error('error')
@@ -182,8 +183,9 @@ def walk():
         flush()
         test_email(main)
         current[0] = SIMULATE
+        opened = len(wizards)
         Action.execute(action_id(SIMULATE, 'ir.action.wizard'), data)
-        flush()
+        flush(until=lambda: len(wizards) > opened, timeout=30)
         simulate(main)
     except Exception:
         errors.append('%s, exception: %s' % (
@@ -196,26 +198,25 @@ def walk():
 
 def press(wizard, state):
     "Press the button of the wizard that goes to state"
+    button = wizard.states[state]
     response, = [
-        response for response, button in wizard.response2button.items()
-        if button.attrs.get('state') == state]
+        response for response, b in wizard.response2button.items()
+        if b is button]
     wizard.response(None, response)
     flush()
 
 
 def simulate(main):
-    "Simulate the scenario: its start, then its result"
+    """Show the start of the Simulate wizard of a scenario and cancel it
+
+    Its result is walked by the web client: the desktop client, driven
+    without a user, fails to clean the buttons of a view of a dialog to show
+    the next one."""
     wizard = wizards[-1]
     flush(until=lambda: wizard.screen and wizard.screen.current_record)
-    press(wizard, 'result')
-    flush(until=lambda: 'record_count' in (
-            wizard.screen.current_record.group.fields
-            if wizard.screen and wizard.screen.current_record else {}))
     record = wizard.screen.current_record
-    shown.append('Simulate: %s records entering, %s activities, %s days' % (
-            record['record_count'].get(record),
-            len(record['activities'].get_eval(record)),
-            len(record['days'].get_eval(record))))
+    shown.append('Simulate: sample size %s, %s days' % (
+            record['sample_size'].get(record), record['days'].get(record)))
     press(wizard, 'end')
 
 
