@@ -264,22 +264,40 @@ def render(title, body, context, convert_href, image_url=None, limits=None):
         limits, method='html')
     # No message may carry NUL characters, nor can the archive store them
     subject, html = subject.replace('\x00', ''), html.replace('\x00', '')
-    text = html_to_text(html)
     try:
-        # Converted out of reach of the guards, within the limits still
+        text = html_to_text(html, limits)
         limits.check_size(len(text))
     except SandboxError as error:
         raise RenderError('body', error) from None
     return subject, html, text
 
 
-def html_to_text(html):
-    converter = html2text.HTML2Text()
-    converter.images_to_alt = True
-    # Wrapping would break the texts and the addresses of the links; the
-    # MIME encoding folds the long lines
-    converter.body_width = 0
-    return converter.handle(html)
+# The characters of HTML converted to text between two checks of the time
+TEXT_CHUNK = 10_000
+
+
+class _TextConverter(html2text.HTML2Text):
+    "The converter of the HTML to text that stops at the time limit"
+
+    def __init__(self, limits):
+        super().__init__()
+        self.limits = limits
+        self.images_to_alt = True
+        # Wrapping would break the texts and the addresses of the links; the
+        # MIME encoding folds the long lines
+        self.body_width = 0
+
+    def feed(self, data):
+        if not data:
+            super().feed(data)
+        for start in range(0, len(data), TEXT_CHUNK):
+            self.limits.tick()
+            super().feed(data[start:start + TEXT_CHUNK])
+
+
+def html_to_text(html, limits=None):
+    "Return the plain text of the HTML, within the time of the limits"
+    return _TextConverter(limits or Limits()).handle(html)
 
 
 class AddressError(ValueError):

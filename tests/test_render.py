@@ -3,6 +3,7 @@
 "Tests of the e-mail renderer, without database"
 import email
 import email.policy
+import time
 import unittest
 
 from genshi.input import ParseError
@@ -10,6 +11,7 @@ from genshi.template import TemplateSyntaxError
 from lxml import html as lxml_html
 
 from trytond.modules.marketing_automation import render
+from trytond.modules.marketing_automation.sandbox import Limits, SandboxError
 from trytond.modules.marketing_automation.tests.tools import Data
 
 IMAGE_URL = 'https://tracker.example.com/s/image'
@@ -525,6 +527,15 @@ class TextTestCase(unittest.TestCase):
         self.assertIn("Link", text)
         self.assertIn("https://example.com/x", text)
         self.assertNotIn("<b>", text)
+
+    def test_html_to_text_in_time(self):
+        "The conversion to text stops at the time limit of the render"
+        start = time.monotonic()
+        with self.assertRaises(SandboxError) as context:
+            render.html_to_text(
+                '<b>a</b>' * 500_000, Limits(timeout=0.1, size=10 ** 7))
+        self.assertEqual(context.exception.reason, 'time')
+        self.assertLess(time.monotonic() - start, 1)
 
 
 class MessageTestCase(unittest.TestCase):
