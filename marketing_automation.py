@@ -262,6 +262,15 @@ class MarketingAutomationMixin:
     def marketing_party_query(cls):
         """Return the SQL query of the references of the records (column
         reference) and of their marketing party (column party)"""
+        table = cls.__table__()
+        return table.select(
+            Concat(cls.__name__ + ',', Cast(table.id, 'VARCHAR')).as_(
+                'reference'),
+            cls.marketing_party_column(table).as_('party'))
+
+    @classmethod
+    def marketing_party_column(cls, table):
+        "Return the column of the marketing party in the table of the records"
         raise NotImplementedError
 
     @classmethod

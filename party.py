@@ -1,8 +1,5 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-from sql import Cast
-from sql.operators import Concat
-
 from trytond.model import ModelSQL, fields
 from trytond.pool import PoolMeta
 
@@ -29,12 +26,8 @@ class Party(MarketingAutomationMixin, metaclass=PoolMeta):
         return [(nested or 'id',) + tuple(clause[1:])]
 
     @classmethod
-    def marketing_party_query(cls):
-        table = cls.__table__()
-        return table.select(
-            Concat(cls.__name__ + ',', Cast(table.id, 'VARCHAR')).as_(
-                'reference'),
-            table.id.as_('party'))
+    def marketing_party_column(cls, table):
+        return table.id
 
 
 class PartyUnsubscribedScenario(ModelSQL):

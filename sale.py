@@ -9,7 +9,6 @@ from decimal import Decimal
 from sql import Cast, Null
 from sql.aggregate import Sum
 from sql.functions import Function
-from sql.operators import Concat
 
 from trytond import backend
 from trytond.model import fields
@@ -127,12 +126,8 @@ class Sale(MarketingAutomationMixin, metaclass=PoolMeta):
         return [('party' + nested,) + tuple(clause[1:])]
 
     @classmethod
-    def marketing_party_query(cls):
-        table = cls.__table__()
-        return table.select(
-            Concat(cls.__name__ + ',', Cast(table.id, 'VARCHAR')).as_(
-                'reference'),
-            table.party.as_('party'))
+    def marketing_party_column(cls, table):
+        return table.party
 
 
 class Party(metaclass=PoolMeta):
