@@ -568,11 +568,13 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
             logger.debug("%s: invalid domain", self, exc_info=True)
             return 0
 
-    def search_matching_records(self, **kwargs):
-        "Search the records of the domain with the search arguments kwargs"
+    def search_matching_records(self, domain=None, **kwargs):
+        """Search the records of domain (by default the scenario's) with the
+        search arguments kwargs"""
         pool = Pool()
         Model = pool.get(self.model)
-        domain = self.get_domain()
+        if domain is None:
+            domain = self.get_domain()
         domain_validate(domain)
         with savepoint():
             # The database may refuse what the ORM accepts
@@ -613,18 +615,14 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def check_goal_domain(cls, scenarios, field_names=None):
-        pool = Pool()
         if field_names and not (field_names & {'goal_domain', 'model'}):
             return
         for scenario in scenarios:
             if not scenario.goal_domain:
                 continue
-            Model = pool.get(scenario.model)
             try:
-                domain = scenario.get_goal_domain()
-                domain_validate(domain)
-                with savepoint():
-                    Model.search(domain, limit=1, order=[])
+                scenario.search_matching_records(
+                    scenario.get_goal_domain(), limit=1, order=[])
             except Exception as exception:
                 raise DomainError(gettext(
                         'marketing_automation.msg_scenario_invalid_goal',
@@ -806,11 +804,18 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     def _simulate_days(self, due, start, days):
         """Return the e-mails sent per day from the day of start, given the
         e-mails due by day, the send window and the maximum per run"""
+        pool = Pool()
+        Cron = pool.get('ir.cron')
+        crons = Cron.search([
+                ('method', '=',
+                    'marketing.automation.record.activity|process'),
+                ], limit=1)
         result, waiting = [], 0
         for i in range(days):
             date = start.date() + datetime.timedelta(i)
             waiting += due.get(date, 0)
             runs = self._process_runs(
+                crons,
                 max(start, datetime.datetime.combine(date, datetime.time())),
                 datetime.datetime.combine(
                     date + datetime.timedelta(1), datetime.time()))
@@ -822,15 +827,9 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
             result.append({'date': date, 'email_count': sent})
         return result
 
-    def _process_runs(self, start, end):
-        """Return how many runs of the process cron may send e-mails from
+    def _process_runs(self, crons, start, end):
+        """Return how many runs of the process crons may send e-mails from
         start to end"""
-        pool = Pool()
-        Cron = pool.get('ir.cron')
-        crons = Cron.search([
-                ('method', '=',
-                    'marketing.automation.record.activity|process'),
-                ], limit=1)
         runs, at = 0, start
         for cron in crons:
             while at < end:
