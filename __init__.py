@@ -22,6 +22,7 @@ def register():
         party.Party,
         party.PartyUnsubscribedScenario,
         ir.Cron,
+        ir.ModelAccess,
         ir.Email,
         ir.Configuration,
         web.ShortenedURL,

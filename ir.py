@@ -11,6 +11,8 @@ from trytond.model import Index, fields
 from trytond.pool import PoolMeta
 from trytond.transaction import Transaction, without_check_access
 
+from . import access
+
 
 class Cron(metaclass=PoolMeta):
     __name__ = 'ir.cron'
@@ -24,6 +26,22 @@ class Cron(metaclass=PoolMeta):
                 ('marketing.automation.record.activity|process',
                     "Process Marketing Activity"),
                 ])
+
+
+class ModelAccess(metaclass=PoolMeta):
+    __name__ = 'ir.model.access'
+
+    @classmethod
+    def get_access(cls, models):
+        result = super().get_access(models)
+        if Transaction().context.get(access.CONTEXT):
+            # Whatever the access rights of the database say, what
+            # marketers write reads no user nor configuration of the system
+            result = {
+                m: (dict.fromkeys(a, False) if access.is_system_model(m)
+                    else a)
+                for m, a in result.items()}
+        return result
 
 
 class Email(metaclass=PoolMeta):

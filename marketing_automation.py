@@ -23,7 +23,7 @@ from sql.operators import Concat, Exists
 from trytond.config import config
 from trytond.i18n import gettext
 from trytond.model import (
-    EvalEnvironment, Index, Model, ModelSQL, ModelView, Unique, Workflow,
+    Index, Model, ModelSQL, ModelView, Unique, Workflow,
     fields)
 from trytond.model.exceptions import AccessError
 from trytond.model.fields.field import domain_validate
@@ -35,10 +35,10 @@ from trytond.sendmail import (
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools import timezone as tz
 from trytond.transaction import (
-    Transaction, check_access, without_check_access)
+    Transaction, without_check_access)
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
-from . import delivery, render, sandbox, web
+from . import access, delivery, render, sandbox, web
 from .common import in_max
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
@@ -69,13 +69,6 @@ WEEKDAYS = [
     ]
 # The models of the records that the templates may give to the helpers
 HELPER_MODELS = {'ir.lang', 'currency.currency', 'product.uom'}
-# The context key of the author of the templates being rendered
-TEMPLATE_AUTHOR = 'marketing_automation_template_author'
-# The fields that no template may read, whatever the access rights say:
-# with them a template could mail what opens an account
-SECRET_FIELDS = {
-    'res.user': {'password', 'password_hash', 'password_reset'},
-    }
 EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
@@ -576,7 +569,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         if domain is None:
             domain = self.get_domain()
         domain_validate(domain)
-        with savepoint():
+        with savepoint(), access.identity():
             # The database may refuse what the ORM accepts
             return Model.search(domain, **kwargs)
 
@@ -717,15 +710,17 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         record = Record.__table__()
         cursor = Transaction().connection.cursor()
 
-        domain = [self.get_domain()]
+        matching = self.search_matching_records(order=[], query=True)
         unsubscribed = Party.search([
                 ('marketing_scenario_unsubscribed', '=', self.id),
                 ], query=True)
-        domain.append(['OR',
-                ('marketing_party', '=', None),
-                ('marketing_party', 'not in', unsubscribed),
-                ])
-        query = Model.search(domain, order=[], query=True)
+        query = Model.search([
+                ('id', 'in', matching),
+                ['OR',
+                    ('marketing_party', '=', None),
+                    ('marketing_party', 'not in', unsubscribed),
+                    ],
+                ], order=[], query=True)
         reference = Concat(self.model + ',', Cast(query.id, 'VARCHAR'))
         cursor.execute(*query.select(query.id,
                 where=~Exists(record.select(
@@ -864,7 +859,6 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         pool = Pool()
         Record = pool.get('marketing.automation.record')
         RecordActivity = pool.get('marketing.automation.record.activity')
-        Model = pool.get(self.model)
         record = Record.__table__()
         cursor = Transaction().connection.cursor()
         now = datetime.datetime.now()
@@ -878,7 +872,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         days = sorted({d.date() for d, in cursor})
         reached = []
         for day in days:
-            goal = Model.search(
+            goal = self.search_matching_records(
                 self.get_goal_domain(day), order=[], query=True)
             start = datetime.datetime.combine(day, datetime.time.min)
             cursor.execute(*record.select(record.id,
@@ -1227,17 +1221,23 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         evaluation by record"""
         if not self.condition:
             return list(records), {}
-        passed, errors = [], {}
+        passed, failed = [], {}
+        # The rules are checked at once for the records they show
+        shown = set(access.readable(records))
         for record in records:
             try:
-                if self.evaluate_condition(record):
+                if self.evaluate_condition(record, rules=record not in shown):
                     passed.append(record)
             except Exception as exception:
-                errors[record] = gettext(
-                    'marketing_automation.msg_activity_condition_error',
-                    activity=self.rec_name,
-                    record=record.rec_name,
-                    exception=_error_message(exception))
+                failed[record] = exception
+        names = access.names(list(failed))
+        errors = {
+            r: gettext(
+                'marketing_automation.msg_activity_condition_error',
+                activity=self.rec_name,
+                record=names[r],
+                exception=_error_message(e))
+            for r, e in failed.items()}
         return passed, errors
 
     def _evaluate_on_sample(self):
@@ -1249,8 +1249,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             PYSONDecoder(noeval=True).decode(self.condition)
             return
         Model = pool.get(scenario.model)
-        with savepoint():
-            samples = Model.search(scenario.get_domain(), limit=1, order=[])
+        samples = scenario.search_matching_records(limit=1, order=[])
         if samples:
             sample, = samples
             self.evaluate_condition(sample)
@@ -1291,12 +1290,16 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         row['errors'] = '\n'.join(errors[:sample_size])
         return row, passed, emails
 
-    def evaluate_condition(self, record):
-        env = EvalEnvironment(record, record.__class__)
-        return bool(PYSONDecoder({
-                    'self': env,
-                    'context': Transaction().context,
-                    }).decode(self.condition))
+    def evaluate_condition(self, record, rules=True):
+        """Evaluate the condition on the record with the values that the
+        identity of the evaluation may read, checking its rules if rules"""
+        record, = access.browse([record])
+        env = access.Environment(record, record.__class__, rules=rules)
+        with access.identity():
+            return bool(PYSONDecoder({
+                        'self': env,
+                        'context': Transaction().context,
+                        }).decode(self.condition))
 
     def execute(self, record_activities):
         """Execute the action on the record activities of existing records
@@ -1469,7 +1472,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 address=exception.address)
         return gettext('marketing_automation.msg_email_error',
             activity=self.rec_name,
-            record=record.rec_name if record else '',
+            record=access.name(record) if record else '',
             exception=_exception_text(exception))
 
     def _archive(self, sent):
@@ -1501,9 +1504,9 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         language = record.marketing_language
         if language not in templates:
             templates[language] = self._email_templates(language)
-        from_, title, body, author = templates[language]
-        with Transaction().set_context(
-                language=language, **{TEMPLATE_AUTHOR: author}):
+        from_, title, body = templates[language]
+        with Transaction().set_context(language=language), \
+                access.identity():
             subject, html, text = render.render(
                 title, body, self.email_context(record),
                 convert_href, image_url, render_limits())
@@ -1515,7 +1518,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return gettext('marketing_automation.msg_activity_render_error',
             field=self.__names__(field)['field'],
             activity=self.rec_name,
-            record=record.rec_name,
+            record=access.name(record),
             reason=template_reason(error.error, error.line))
 
     def preview_email(self, record):
@@ -1575,26 +1578,22 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return parent
 
     def _email_templates(self, language):
-        """Return the from, the compiled title and body templates and the id
-        of the user who wrote them"""
+        "Return the from and the compiled title and body templates"
         with Transaction().set_context(language=language):
             activity = self.__class__(self.id)
-            author = activity.write_uid or activity.create_uid
             return (
                 activity.email_from,
                 render.title_template(activity.email_title),
                 render.body_template(activity.email_template),
-                author.id if author else None)
+                )
 
     @classmethod
     def email_context(cls, record):
-        """Return the context of the e-mail templates: the record with the
-        read rights of the marketing group, and the helpers"""
-        pool = Pool()
-        ModelData = pool.get('ir.model.data')
-        groups = (ModelData.get_id('marketing', 'group_marketing'),)
+        """Return the context of the e-mail templates: the record as the
+        identity of the evaluation reads it, and the helpers"""
+        record, = access.browse([record])
         return {
-            'record': TemplateRecord(record, groups),
+            'record': TemplateRecord(record),
             'datetime': sandbox.DATETIME,
             **template_helpers(),
             }
@@ -1602,68 +1601,33 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
 
 class TemplateRecord(sandbox.TemplateRecord):
     """A record as the e-mail templates see it: the values of the fields that
-    the groups may read, related records alike, and nothing else"""
-    __slots__ = ('__record', '__groups', '__checked')
+    the identity of the evaluation reads, related records alike, and nothing
+    else"""
+    __slots__ = ('__record', '__checked')
 
-    def __init__(self, record, groups):
+    def __init__(self, record):
         self.__record = record
-        self.__groups = groups
         self.__checked = False
 
-    @contextmanager
-    def _access(self):
-        "Read with the access rights of the groups, also as root"
-        pool = Pool()
-        ModelData = pool.get('ir.model.data')
-        transaction = Transaction()
-        # trytond checks no access of root, the user of the cron and its
-        # queue tasks: check those of the groups as the author of the
-        # template, whose own records only the rules may let read
-        user = (transaction.user
-            or transaction.context.get(TEMPLATE_AUTHOR)
-            or ModelData.get_id('res', 'user_admin'))
-        with transaction.set_user(user), transaction.set_context(
-                _groups=self.__groups), check_access():
-            yield
-
     def template_value(self, name):
-        pool = Pool()
-        ModelAccess = pool.get('ir.model.access')
-        FieldAccess = pool.get('ir.model.field.access')
-        Rule = pool.get('ir.rule')
         record = self.__record
         if name not in record._fields:
             raise SandboxError('field', name)
-        if name in SECRET_FIELDS.get(record.__name__, ()):
-            raise SandboxError('access', record.__names__(name)['field'])
         try:
-            with self._access():
-                if not self.__checked:
-                    ModelAccess.check(record.__name__, 'read')
-                    Rule.check(record.__name__, [record.id], 'read')
-                    self.__checked = True
-                FieldAccess.check(record.__name__, [name], 'read')
+            access.check(record, name, rules=not self.__checked)
+            self.__checked = True
             value = getattr(record, name)
             if isinstance(value, (list, tuple)) and value:
-                value = self._readable(value)
+                # The related records that the rules hide, not even counted
+                value = access.readable(value)
         except AccessError:
             raise SandboxError('access', record.__names__(name)['field'])
         return self._wrap(value)
 
-    def _readable(self, records):
-        """Return the records that the groups may read: root reads them all,
-        and their number would tell what the record rules hide"""
-        Model = records[0].__class__
-        with self._access():
-            readable = set(map(int, Model.search([
-                            ('id', 'in', list(map(int, records))),
-                            ], order=[])))
-        return [r for r in records if r.id in readable]
-
     def _wrap(self, value):
         "Return value as templates may see it"
         if isinstance(value, Model):
-            return self.__class__(value, self.__groups)
+            return self.__class__(value)
         elif isinstance(value, (list, tuple)):
             return tuple(map(self._wrap, value))
         elif isinstance(value, dict):
@@ -1780,10 +1744,13 @@ class Record(ModelSQL, ModelView):
         Scenario = pool.get('marketing.automation.scenario')
         return Scenario.get_models()
 
-    def get_rec_name(self, name):
-        if self.record:
-            return self.record.rec_name
-        return ''
+    @classmethod
+    def get_rec_name(cls, records, name):
+        # The names that the identity of the evaluation may read, for the
+        # marketers who read the records of any user's scenario
+        names = access.names([r.record for r in records if r.record])
+        return {
+            r.id: names[r.record] if r.record else '' for r in records}
 
     @classmethod
     def search_rec_name(cls, name, clause):
@@ -2119,8 +2086,15 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         if self.activity:
             return self.activity.action
 
-    def get_rec_name(self, name):
-        return '%s @ %s' % (self.activity.rec_name, self.record.rec_name)
+    @classmethod
+    def get_rec_name(cls, record_activities, name):
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        records = Record.get_rec_name(
+            list({ra.record for ra in record_activities}), name)
+        return {
+            ra.id: '%s @ %s' % (ra.activity.rec_name, records[ra.record.id])
+            for ra in record_activities}
 
     @classmethod
     @Workflow.transition('done')
