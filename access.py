@@ -104,6 +104,54 @@ def check(record, name, rules=True):
             Rule.check(record.__name__, [record.id], 'read')
 
 
+def check_domain(Model, domain):
+    """Raise AccessError unless the identity may read the fields and models
+    that the domain on Model reaches: trytond checks the paths of the fields
+    but neither the domains of "where" nor the names of related records"""
+    pool = Pool()
+    ModelAccess = pool.get('ir.model.access')
+    FieldAccess = pool.get('ir.model.field.access')
+
+    def check(Model, name):
+        ModelAccess.check(Model.__name__, 'read')
+        FieldAccess.check(Model.__name__, [name], 'read')
+
+    def check_clause(Model, clause):
+        path = clause[0].split('.')
+        for i, name in enumerate(path):
+            check(Model, name)
+            field = Model._fields.get(name)
+            if field is None:
+                # trytond refuses it
+                return
+            if field._type == 'reference':
+                # The model of the records is given after the value
+                Target = pool.get(clause[3]) if len(clause) > 3 else None
+            else:
+                Target = getattr(field, 'get_target', lambda: None)()
+            if Target is None:
+                return
+            Model = Target
+        operator, value = clause[1], clause[2]
+        if operator.endswith('where'):
+            check_domain(Model, value)
+        elif isinstance(value, str) or (
+                isinstance(value, (list, tuple))
+                and any(isinstance(v, str) for v in value)):
+            # The related records searched by their name
+            check(Model, 'rec_name')
+
+    with identity():
+        if not domain:
+            return
+        if isinstance(domain[0], str) and domain[0] not in {'AND', 'OR'}:
+            check_clause(Model, domain)
+        else:
+            for clause in domain:
+                if clause not in {'AND', 'OR'}:
+                    check_domain(Model, clause)
+
+
 class Environment(EvalEnvironment):
     """The values of a record for the PYSON of the conditions, as the
     identity may read them"""

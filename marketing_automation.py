@@ -569,6 +569,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         if domain is None:
             domain = self.get_domain()
         domain_validate(domain)
+        access.check_domain(Model, domain)
         with savepoint(), access.identity():
             # The database may refuse what the ORM accepts
             return Model.search(domain, **kwargs)
@@ -1276,10 +1277,12 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             Model = pool.get(self.scenario.model)
             emails = 0
             for sub_records in grouped_slice(passed, in_max()):
-                emails += Model.search([
-                        ('id', 'in', [r.id for r in sub_records]),
-                        Model.marketing_email_domain(),
-                        ], count=True)
+                # The records that the identity of the evaluation selected
+                with access.identity():
+                    emails += Model.search([
+                            ('id', 'in', [r.id for r in sub_records]),
+                            Model.marketing_email_domain(),
+                            ], count=True)
             row['record_count_no_email'] = len(passed) - emails
             for record in passed[:sample_size]:
                 try:

@@ -231,6 +231,14 @@ class IdentityTestCase(unittest.TestCase):
                 [('create_uid.login', '=', 'admin')],
                 [('create_uid.password_hash', 'like', '$%')],
                 [('create_uid.applications.key', 'like', 'A%')],
+                [('create_uid', 'where', [('login', '=', 'admin')])],
+                [('create_uid', '=', "Administrator")],
+                [('create_uid', 'in', ["Administrator"])],
+                [('write_uid', 'not where', [('password_hash', '=', None)])],
+                ['OR', [('name', '=', "John")], [
+                        ('contact_mechanisms', 'where', [
+                                ('create_uid', 'where', [
+                                        ('login', 'like', 'a%')])])]],
                 ]:
             for field in ['domain', 'goal_domain']:
                 with self.subTest(domain=domain, field=field):

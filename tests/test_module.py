@@ -4,7 +4,7 @@ import datetime as dt
 
 from trytond.config import config
 from trytond.model.exceptions import RequiredValidationError
-from trytond.modules.marketing_automation import web
+from trytond.modules.marketing_automation import access, web
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
@@ -1154,6 +1154,28 @@ class MarketingAutomationTestCase(ModuleTestCase):
 
         self.assertEqual(sent, [
                 ['party0', 'party1'], ['party2', 'party3'], ['party4']])
+
+    @with_transaction()
+    def test_sales_read_by_evaluation(self):
+        """The marketers do not read the sales, the goals, conditions and
+        templates that they write do"""
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        ModelData = pool.get('ir.model.data')
+        User = pool.get('res.user')
+        marketer = User(name="Marketer", login='marketer', groups=[
+                ModelData.get_id('marketing', 'group_marketing')])
+        marketer.save()
+        for model in ['sale.sale', 'sale.line']:
+            with self.subTest(model=model):
+                with Transaction().set_user(marketer.id), \
+                        Transaction().set_context(_check_access=True):
+                    self.assertFalse(ModelAccess.check(
+                            model, 'read', raise_exception=False))
+                with Transaction().set_user(marketer.id), access.identity():
+                    self.assertTrue(ModelAccess.check(model, 'read'))
+                    self.assertFalse(ModelAccess.check(
+                            model, 'write', raise_exception=False))
 
 
 del ModuleTestCase
