@@ -15,7 +15,7 @@ from itertools import groupby
 from urllib.parse import quote, urlencode
 
 from genshi.template import TemplateSyntaxError
-from sql import Cast, Column, Conflict, Literal, Null, Select
+from sql import Cast, Column, Conflict, Literal, Null, Select, Union
 from sql.aggregate import Count, Sum
 from sql.conditionals import Case
 from sql.operators import Concat, Exists
@@ -1757,13 +1757,21 @@ class Record(ModelSQL, ModelView):
 
     @classmethod
     def search_rec_name(cls, name, clause):
-        domain = ['OR']
-        for model in cls._fields['record'].get_selection(cls, 'record', None):
-            model = model[0]
-            if model:
-                domain.append(('record.rec_name',) + tuple(clause[1:])
-                    + (model,))
-        return domain
+        pool = Pool()
+        table = cls.__table__()
+        references = []
+        for model, _ in cls.get_models():
+            # By the names that the marketers see
+            with access.identity():
+                query = pool.get(model).search([
+                        ('rec_name',) + tuple(clause[1:]),
+                        ], order=[], query=True)
+            references.append(query.select(
+                    Concat(model + ',', Cast(query.id, 'VARCHAR'))))
+        if not references:
+            return [('id', '=', None)]
+        return [('id', 'in', table.select(table.id,
+                    where=table.record.in_(Union(*references, all_=True))))]
 
     @classmethod
     def create(cls, vlist):

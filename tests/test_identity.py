@@ -299,6 +299,11 @@ class IdentityTestCase(unittest.TestCase):
         self.assertEqual(names[hidden.id], "Party #%s" % hidden.id)
         for record_activity in RecordActivity.search([]):
             self.assertNotIn("Secret", record_activity.rec_name)
+        for name, found in [("Shown", [shown]), ("Secret", [])]:
+            self.assertEqual(
+                [r.record for r in Record.search([
+                            ('rec_name', 'ilike', '%%%s%%' % name)])],
+                found)
 
     @with_transaction()
     def test_system_models(self):
