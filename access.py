@@ -148,7 +148,7 @@ def check_domain(Model, domain):
             check_clause(Model, domain)
         else:
             for clause in domain:
-                if clause not in {'AND', 'OR'}:
+                if not isinstance(clause, str):
                     check_domain(Model, clause)
 
 

@@ -245,8 +245,17 @@ class IdentityTestCase(unittest.TestCase):
                     scenario = Scenario(
                         name="Probe", model='party.party', domain='[]')
                     setattr(scenario, field, PYSONEncoder().encode(domain))
-                    with self.assertRaises(DomainError):
+                    with self.assertRaises(DomainError) as context:
                         scenario.save()
+                    self.assertIn('not allowed', context.exception.message)
+        # What the group may read is searched
+        scenario = Scenario(
+            name="Names", model='party.party', domain=PYSONEncoder().encode(
+                ['OR', [('name', '=', "John")], [
+                        ('contact_mechanisms', 'where', [
+                                ('value', 'like', 'john@%')])]]))
+        scenario.save()
+        self.assertEqual(scenario.record_count, 1)
 
     @with_transaction()
     def test_condition_fields(self):
@@ -257,8 +266,9 @@ class IdentityTestCase(unittest.TestCase):
         activity = create_scenario()
         activity.condition = PYSONEncoder().encode(
             Eval('self.code', '').in_(['SECRET']))
-        with self.assertRaises(ConditionError):
+        with self.assertRaises(ConditionError) as context:
             activity.save()
+        self.assertIn('not allowed', context.exception.message)
 
     @with_transaction()
     def test_condition_hidden_record(self):
