@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from itertools import groupby
 
 from trytond.model import EvalEnvironment
+from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
@@ -88,68 +89,101 @@ def identity():
         yield
 
 
+def check_field(Model, name):
+    """Raise AccessError unless the identity may read the field name of
+    Model
+
+    The name of the records is computed and searched from their fields: it
+    may be read only when all of them may."""
+    pool = Pool()
+    ModelAccess = pool.get('ir.model.access')
+    FieldAccess = pool.get('ir.model.field.access')
+    with identity():
+        ModelAccess.check(Model.__name__, 'read')
+        if name == 'rec_name':
+            FieldAccess.check(Model.__name__, list(Model._fields), 'read')
+        else:
+            FieldAccess.check(Model.__name__, [name], 'read')
+
+
 def check(record, name, rules=True):
     """Raise AccessError unless the identity may read the field name of the
     record, and the record itself by the rules if rules
 
     trytond checks no access when the values of instances are read."""
     pool = Pool()
-    ModelAccess = pool.get('ir.model.access')
-    FieldAccess = pool.get('ir.model.field.access')
     Rule = pool.get('ir.rule')
-    with identity():
-        ModelAccess.check(record.__name__, 'read')
-        FieldAccess.check(record.__name__, [name], 'read')
-        if rules and record.id is not None and record.id >= 0:
+    check_field(record.__class__, name)
+    if rules and record.id is not None and record.id >= 0:
+        with identity():
             Rule.check(record.__name__, [record.id], 'read')
 
 
-def check_domain(Model, domain):
-    """Raise AccessError unless the identity may read the fields and models
-    that the domain on Model reaches: trytond checks the paths of the fields
-    but neither the domains of "where" nor the names of related records"""
+NEGATIVE = {'!=': '=', 'not in': 'in', 'not like': 'like',
+    'not ilike': 'ilike'}
+
+
+def restrict_domain(Model, domain):
+    """Return the domain on Model with the rules of the identity on the
+    related records that it reaches, and raise AccessError unless the
+    identity may read the fields and models that it reaches
+
+    trytond searches the related records of a domain without their rules and
+    checks neither the domains of "where" nor the names of related
+    records."""
     pool = Pool()
-    ModelAccess = pool.get('ir.model.access')
-    FieldAccess = pool.get('ir.model.field.access')
+    Rule = pool.get('ir.rule')
 
-    def check(Model, name):
-        ModelAccess.check(Model.__name__, 'read')
-        FieldAccess.check(Model.__name__, [name], 'read')
-
-    def check_clause(Model, clause):
-        path = clause[0].split('.')
-        for i, name in enumerate(path):
-            check(Model, name)
-            field = Model._fields.get(name)
-            if field is None:
-                # trytond refuses it
-                return
-            if field._type == 'reference':
-                # The model of the records is given after the value
-                Target = pool.get(clause[3]) if len(clause) > 3 else None
-            else:
-                Target = getattr(field, 'get_target', lambda: None)()
-            if Target is None:
-                return
-            Model = Target
-        operator, value = clause[1], clause[2]
-        if operator.endswith('where'):
-            check_domain(Model, value)
+    def restrict_clause(Model, clause):
+        name, _, rest = clause[0].partition('.')
+        operator, value, extra = clause[1], clause[2], tuple(clause[3:])
+        check_field(Model, name)
+        field = Model._fields.get(name)
+        if field is None:
+            # trytond refuses it
+            return clause
+        if field._type == 'reference':
+            # The model of the records is given after the value
+            Target = pool.get(extra[0]) if extra else None
+        else:
+            Target = getattr(field, 'get_target', lambda: None)()
+        if Target is None:
+            if rest:
+                check_field(Model, rest)
+            return clause
+        check_field(Target, 'id')
+        with identity():
+            rule = Rule.domain_get(Target.__name__, mode='read')
+        if rest:
+            operator, value = 'where', [(rest, operator, value)]
+        elif operator.endswith('where'):
+            pass
+        elif value is None and field._type in {'one2many', 'many2many'}:
+            # Whether some related records may be read
+            operator = 'where' if operator == '!=' else 'not where'
+            value = []
         elif isinstance(value, str) or (
                 isinstance(value, (list, tuple))
                 and any(isinstance(v, str) for v in value)):
             # The related records searched by their name
-            check(Model, 'rec_name')
-
-    with identity():
-        if not domain:
-            return
-        if isinstance(domain[0], str) and domain[0] not in {'AND', 'OR'}:
-            check_clause(Model, domain)
+            check_field(Target, 'rec_name')
+            where = 'where'
+            if operator in NEGATIVE:
+                where, operator = 'not where', NEGATIVE[operator]
+            operator, value = where, [('rec_name', operator, value)]
         else:
-            for clause in domain:
-                if not isinstance(clause, str):
-                    check_domain(Model, clause)
+            return clause
+        value = restrict_domain(Target, value)
+        if rule:
+            value = [value, rule]
+        return (name, operator, value) + extra
+
+    if not domain:
+        return domain
+    if isinstance(domain[0], str) and domain[0] not in {'AND', 'OR'}:
+        return restrict_clause(Model, domain)
+    return [c if isinstance(c, str) else restrict_domain(Model, c)
+        for c in domain]
 
 
 class Environment(EvalEnvironment):
@@ -173,6 +207,10 @@ class Environment(EvalEnvironment):
         if isinstance(value, EvalEnvironment):
             # The parent, whose rules are checked like the record's
             return self.__class__(value._record, value._model)
+        field = self._model._fields.get(item)
+        if field is not None and field._type in {'one2many', 'many2many'}:
+            # The related records that the rules hide, not even counted
+            value = [r.id for r in readable(getattr(self._record, item))]
         return value
 
     def get(self, item, default=None):
@@ -211,7 +249,6 @@ def names(records):
     """Return by record the name that marketers may see of it: its name
     read by the identity, else the name of its model and its id"""
     pool = Pool()
-    ModelAccess = pool.get('ir.model.access')
     by_model = defaultdict(list)
     for record in records:
         by_model[record.__name__].append(record)
@@ -219,8 +256,11 @@ def names(records):
     with identity():
         for name, sub_records in by_model.items():
             Model = pool.get(name)
-            shown = []
-            if ModelAccess.check(name, 'read', raise_exception=False):
+            try:
+                check_field(Model, 'rec_name')
+            except AccessError:
+                shown = []
+            else:
                 shown = Model.browse(readable(sub_records))
             for record in shown:
                 result[record] = record.rec_name

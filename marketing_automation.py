@@ -569,7 +569,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         if domain is None:
             domain = self.get_domain()
         domain_validate(domain)
-        access.check_domain(Model, domain)
+        domain = access.restrict_domain(Model, domain)
         with savepoint(), access.identity():
             # The database may refuse what the ORM accepts
             return Model.search(domain, **kwargs)
@@ -1761,11 +1761,15 @@ class Record(ModelSQL, ModelView):
         table = cls.__table__()
         references = []
         for model, _ in cls.get_models():
+            Model = pool.get(model)
+            domain = [('rec_name',) + tuple(clause[1:])]
             # By the names that the marketers see
+            try:
+                domain = access.restrict_domain(Model, domain)
+            except AccessError:
+                continue
             with access.identity():
-                query = pool.get(model).search([
-                        ('rec_name',) + tuple(clause[1:]),
-                        ], order=[], query=True)
+                query = Model.search(domain, order=[], query=True)
             references.append(query.select(
                     Concat(model + ',', Cast(query.id, 'VARCHAR'))))
         if not references:
@@ -2526,6 +2530,19 @@ class ActivityTestEmailStart(ModelView):
                 m for m in models if m[0] == self.activity.scenario.model]
         return models
 
+    @staticmethod
+    def address(record):
+        "Return the address of the record that the marketers may read"
+        try:
+            if not access.readable([record]):
+                return
+            contact = record.marketing_email
+            if contact and access.readable([contact]):
+                access.check(contact, 'value', rules=False)
+                return contact.email
+        except AccessError:
+            pass
+
     @fields.depends('activity', 'record', 'email')
     def on_change_record(self):
         self.subject = self.preview = self.text = self.error = None
@@ -2533,8 +2550,7 @@ class ActivityTestEmailStart(ModelView):
         if not self.activity or not self.record or self.record.id < 0:
             return
         if not self.email:
-            contact = self.record.marketing_email
-            self.email = contact.email if contact else None
+            self.email = self.address(self.record)
         try:
             _, self.subject, self.preview, self.text = (
                 self.activity.preview_email(self.record))

@@ -1,0 +1,267 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Attacks on the identity of the evaluation: each test is an attack that
+tries to make a domain, a goal, a condition, a template or a name read or count
+what the Marketing group may not read, and asserts what should hold"""
+import unittest
+
+from trytond.modules.marketing_automation.exceptions import (
+    ConditionError, DomainError)
+from trytond.modules.marketing_automation.tests.test_hostile_input import (
+    create_party, create_scenario)
+from trytond.modules.marketing_automation.tests.test_identity import (
+    create_user, deny_field, hide_from_marketing, marketing_group)
+from trytond.modules.marketing_automation.tests.tools import (
+    process, smtp_server)
+from trytond.pool import Pool
+from trytond.pyson import Eval, Len, PYSONEncoder
+from trytond.tests.test_tryton import (
+    activate_module, drop_db, with_transaction)
+from trytond.transaction import Transaction
+
+
+def deny_model(model):
+    "Let no group read model"
+    pool = Pool()
+    Model = pool.get('ir.model')
+    ModelAccess = pool.get('ir.model.access')
+    model, = Model.search([('model', '=', model)])
+    ModelAccess.create([{'model': model.id, 'perm_read': False}])
+
+
+def draft_scenario(domain, model='party.party', **values):
+    "Return a saved draft scenario on model with the domain"
+    pool = Pool()
+    Scenario = pool.get('marketing.automation.scenario')
+    scenario = Scenario(
+        name="Probe", model=model,
+        domain=PYSONEncoder().encode(domain), **values)
+    scenario.save()
+    return scenario
+
+
+class IdentityAttackTestCase(unittest.TestCase):
+    "Attacks on the identity that evaluates what marketers write"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        drop_db()
+        activate_module('marketing_automation')
+
+    @classmethod
+    def tearDownClass(cls):
+        drop_db()
+        super().tearDownClass()
+
+    def run_process(self):
+        "Run the process cron as root and return the received messages"
+        with smtp_server() as smtp, Transaction().set_user(0):
+            process()
+            process()
+            return [m for _, m in smtp.messages]
+
+    def marketer(self):
+        return create_user('marketer', [marketing_group()])
+
+    def marketer_id(self):
+        pool = Pool()
+        User = pool.get('res.user')
+        users = User.search([('login', '=', 'marketer')])
+        if users:
+            return users[0].id
+        return self.marketer().id
+
+    @with_transaction()
+    def test_domain_of_clauses(self):
+        """A marketer saves an ordinary domain, and a goal: access.check_domain
+        tests "clause not in {'AND', 'OR'}" on the lists that PYSON decodes,
+        which raises TypeError, so that every domain of clauses is refused
+        (and test_identity.test_domain_fields passes whatever the attack)"""
+        create_party("John", 'john@example.com')
+        create_party("Jane", 'jane@example.com')
+        create_party("Other", 'other@example.com')
+        with Transaction().set_user(self.marketer().id):
+            scenario = draft_scenario([('name', 'like', 'J%')])
+            self.assertEqual(scenario.record_count, 2)
+            scenario = draft_scenario(
+                [], goal_domain=PYSONEncoder().encode([('name', '=', 'John')]))
+
+    @with_transaction()
+    def test_domain_rec_name_reaches_denied_field(self):
+        """A domain on rec_name filters through the searcher of the model,
+        which reaches the fields that the Marketing group may not read: the
+        code of the parties, denied, counts the party whose code is SECRET"""
+        deny_field('party.party', 'code')
+        create_party("John", 'john@example.com', code="SECRET")
+        create_party("Jane", 'jane@example.com', code="OTHER")
+        for domain in [
+                [('rec_name', '=', 'SECRET')],
+                [('rec_name', 'like', 'SEC%')],
+                [('contact_mechanisms.party', '=', 'SECRET')],
+                ]:
+            with self.subTest(domain=domain), \
+                    Transaction().set_user(self.marketer_id()):
+                try:
+                    scenario = draft_scenario(domain)
+                except DomainError:
+                    continue
+                self.assertEqual(scenario.record_count, 0)
+                self.assertEqual(scenario.simulation()['record_count'], 0)
+
+    @with_transaction()
+    def test_record_search_rec_name_reaches_denied_field(self):
+        """The marketers search the records of the scenarios by the names
+        that they see, but Record.search_rec_name searches rec_name of the
+        model as the identity, which reaches the code of the parties that
+        the Marketing group may not read"""
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        deny_field('party.party', 'code')
+        create_party("John", 'john@example.com', code="SECRET")
+        create_party("Jane", 'jane@example.com', code="OTHER")
+        create_scenario()
+        with Transaction().set_user(self.marketer_id()), \
+                Transaction().set_context(_check_access=True):
+            for clause in [
+                    ('rec_name', '=', 'SECRET'),
+                    ('rec_name', 'like', 'SECR%'),
+                    ('rec_name', 'in', ['SECRET']),
+                    ]:
+                with self.subTest(clause=clause):
+                    self.assertEqual(Record.search([clause]), [])
+
+    @with_transaction()
+    def test_rec_name_reads_denied_field(self):
+        """The name of a party without a name is its code: the Marketing
+        group may read rec_name, so the code that it may not read shows in
+        the names of the records, in the templates and in the conditions"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Record = pool.get('marketing.automation.record')
+        deny_field('party.party', 'code')
+        party = Party(name=None, code="SECRET", contact_mechanisms=[
+                {'type': 'email', 'value': 'nameless@example.com'}])
+        party.save()
+        activity = create_scenario(template='<p>${record}</p>')
+        with self.subTest("record name"), \
+                Transaction().set_user(self.marketer_id()):
+            record, = Record.search([])
+            self.assertNotIn("SECRET", record.rec_name)
+
+        with self.subTest("template"):
+            # The name may not be read: the e-mail fails
+            self.assertEqual(self.run_process(), [])
+
+        with self.subTest("condition"):
+            activity.condition = PYSONEncoder().encode(
+                Eval('self.rec_name', '').in_(['[SECRET]']))
+            try:
+                activity.save()
+            except ConditionError:
+                return
+            self.assertFalse(activity.evaluate_condition(party))
+
+    @with_transaction()
+    def test_condition_counts_hidden_related_records(self):
+        """The conditions read the ids of the related records, also of those
+        that the rules hide from the Marketing group: they count them and
+        tell which ones a record has, where the templates see only those
+        that the rules show"""
+        hide_from_marketing(
+            'party.contact_mechanism', [('type', '!=', 'phone')])
+        party = create_party("John", 'john@example.com')
+        party.contact_mechanisms += ({'type': 'phone', 'value': '+3200'},)
+        party.save()
+        activity = create_scenario()
+        activity.condition = PYSONEncoder().encode(
+            Len(Eval('self.contact_mechanisms', [])) > 1)
+        activity.save()
+        with Transaction().set_user(self.marketer_id()):
+            self.assertFalse(activity.evaluate_condition(party))
+
+    @with_transaction()
+    def test_domain_empty_relation_counts_hidden_records(self):
+        """"!= None" on a One2Many tests the related records without the
+        rules nor the access of their model: it counts the parties that have
+        only contact mechanisms that the rules hide, or that the Marketing
+        group may not read at all"""
+        hide_from_marketing(
+            'party.contact_mechanism', [('type', '!=', 'phone')])
+        party = create_party("Phone", 'phone@example.com')
+        party.contact_mechanisms = [{'type': 'phone', 'value': '+3200'}]
+        party.save()
+        create_party("Email", 'email@example.com')
+        with Transaction().set_user(self.marketer_id()):
+            for domain in [
+                    [('contact_mechanisms', '!=', None)],
+                    [('contact_mechanisms', 'where', [])],
+                    [('contact_mechanisms.type', '=', 'phone')],
+                    [('contact_mechanisms', 'where', [
+                                ('value', 'like', '+32%')])],
+                    ]:
+                with self.subTest(domain=domain):
+                    scenario = draft_scenario(
+                        [('name', '=', "Phone")] + domain)
+                    self.assertEqual(scenario.record_count, 0)
+            scenario = draft_scenario([
+                    ('name', '=', "Phone"),
+                    ('contact_mechanisms', '=', None),
+                    ])
+            self.assertEqual(scenario.record_count, 1)
+
+    @with_transaction()
+    def test_domain_relation_of_denied_model(self):
+        """A domain on a One2Many to a model that the Marketing group may not
+        read is refused for a path, not for "!= None" nor for ids"""
+        deny_model('party.contact_mechanism')
+        party = create_party("John", 'john@example.com')
+        mechanism, = party.contact_mechanisms
+        for domain in [
+                [('contact_mechanisms', '!=', None)],
+                [('contact_mechanisms', '=', None)],
+                [('contact_mechanisms', 'in', [mechanism.id])],
+                ]:
+            for field in ['domain', 'goal_domain']:
+                with self.subTest(domain=domain, field=field), \
+                        Transaction().set_user(self.marketer_id()):
+                    with self.assertRaises(DomainError):
+                        draft_scenario(
+                            [] if field == 'goal_domain' else domain,
+                            **({'goal_domain': PYSONEncoder().encode(domain)}
+                                if field == 'goal_domain' else {}))
+
+    @with_transaction()
+    def test_test_email_reads_hidden_address(self):
+        """The Test E-Mail wizard fills the address of the record as the
+        marketer reads it, without the rules: it shows the e-mail of a
+        party that the rules hide from the Marketing group"""
+        pool = Pool()
+        Start = pool.get('marketing.automation.activity.test_email',
+            type='model')
+        create_party("Shown", 'shown@example.com')
+        hidden = create_party("Hidden", 'hidden@example.com')
+        activity = create_scenario()
+        hide_from_marketing('party.party', [('id', '!=', hidden.id)])
+        with Transaction().set_user(self.marketer_id()), \
+                Transaction().set_context(_check_access=True):
+            start = Start(activity=activity, record=hidden)
+            start.on_change_record()
+            self.assertNotEqual(start.email, 'hidden@example.com')
+            self.assertNotIn('Hidden', start.error or '')
+
+    @with_transaction()
+    def test_test_email_reads_denied_address(self):
+        """The Test E-Mail wizard fills the address from the contact
+        mechanisms, which the Marketing group may not read"""
+        pool = Pool()
+        Start = pool.get('marketing.automation.activity.test_email',
+            type='model')
+        deny_model('party.contact_mechanism')
+        party = create_party("John", 'secret-address@example.com')
+        activity = create_scenario(template='<p>Hello</p>')
+        with Transaction().set_user(self.marketer_id()), \
+                Transaction().set_context(_check_access=True):
+            start = Start(activity=activity, record=party)
+            start.on_change_record()
+            self.assertNotEqual(start.email, 'secret-address@example.com')
