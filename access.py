@@ -22,6 +22,9 @@ from .common import in_max
 
 # The context key of the identity, private so that no client can set it
 CONTEXT = '_marketing_automation_identity'
+# The context that the domains and conditions read: the same whoever
+# evaluates them, so that they tell nothing of who it is
+CONTEXT_OF_EVALUATION = {}
 # The system models that the identity reads as the access rights say: the
 # languages, which the helpers of the templates format with, and the names of
 # the models and fields, which trytond reads to name them in errors

@@ -577,7 +577,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     def get_domain(self):
         "Return the decoded domain"
         return PYSONDecoder({
-                'context': Transaction().context,
+                'context': access.CONTEXT_OF_EVALUATION,
                 }).decode(self.domain)
 
     @classmethod
@@ -603,7 +603,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     def get_goal_domain(self, entered=None):
         "Return the decoded goal domain for the records entered on the date"
         return PYSONDecoder({
-                'context': Transaction().context,
+                'context': access.CONTEXT_OF_EVALUATION,
                 'entered': entered or datetime.date.today(),
                 }).decode(self.goal_domain)
 
@@ -1301,7 +1301,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         with access.identity():
             return bool(PYSONDecoder({
                         'self': env,
-                        'context': Transaction().context,
+                        'context': access.CONTEXT_OF_EVALUATION,
                         }).decode(self.condition))
 
     def execute(self, record_activities):

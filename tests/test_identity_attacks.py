@@ -163,6 +163,34 @@ class IdentityAttackTestCase(unittest.TestCase):
             self.assertFalse(activity.evaluate_condition(party))
 
     @with_transaction()
+    def test_condition_reads_context_of_runner(self):
+        """A condition reads the same context whoever evaluates it: the
+        Simulate wizard (the marketer's) and the cron (root's) agree, and
+        the condition cannot single out who runs it"""
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        Scenario = pool.get('marketing.automation.scenario')
+        create_party("John", 'john@example.com')
+        with Transaction().set_user(self.marketer_id()), \
+                Transaction().set_context(language='fr'):
+            scenario = Scenario(
+                name="Context", model='party.party', domain='[]',
+                activities=[{
+                        'name': "French speakers",
+                        'condition': PYSONEncoder().encode(
+                            Eval('context.language', '') == 'fr'),
+                        }])
+            scenario.save()
+            simulated, = scenario.simulation()['activities']
+            Scenario.run([scenario])
+        with Transaction().set_user(0):
+            Scenario.trigger()
+            process()
+        self.assertEqual(
+            simulated['record_count'],
+            RecordActivity.search([('state', '=', 'done')], count=True))
+
+    @with_transaction()
     def test_condition_counts_hidden_related_records(self):
         """The conditions read the ids of the related records, also of those
         that the rules hide from the Marketing group: they count them and
