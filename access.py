@@ -151,8 +151,6 @@ def restrict_domain(Model, domain):
         else:
             Target = getattr(field, 'get_target', lambda: None)()
         if Target is None:
-            if rest:
-                check_field(Model, rest)
             return clause
         check_field(Target, 'id')
         with identity():
