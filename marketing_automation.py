@@ -104,14 +104,18 @@ def render_limits():
             default=sandbox.DEFAULT_SIZE))
 
 
+def _bounded(text, size=200):
+    "Return text cut to size characters: templates and records make it"
+    return text if len(text) <= size else text[:size - 1] + '…'
+
+
 def _exception_text(exception):
     "Return the text of an exception raised by a template, in bounded size"
     if all(isinstance(a, (str, int, float)) for a in exception.args):
-        text = str(exception)
+        text = _bounded(str(exception))
     else:
         # The arguments come from the template and may be anything
         text = ''
-    text = text[:200] if len(text) <= 200 else text[:199] + '…'
     return type(exception).__name__ + (': ' + text if text else '')
 
 
@@ -121,7 +125,8 @@ def template_reason(error, line=None):
         limits = render_limits()
         reason = gettext(
             'marketing_automation.msg_template_' + error.reason,
-            name=error.name, size=limits.size, timeout=limits.timeout)
+            name=_bounded(error.name), size=limits.size,
+            timeout=limits.timeout)
         line = line or error.line
     elif isinstance(error, TemplateSyntaxError):
         reason = gettext(

@@ -70,10 +70,12 @@ def _events(stream):
 
 def _stand_alone(template):
     """Refuse the templates that include others (or files of the server),
-    run code blocks, which Genshi allows on one line in text templates, or
-    match paths, whose regular expressions run unbounded"""
+    run code blocks, which Genshi allows on one line in text templates,
+    match paths, whose regular expressions run unbounded, or have scripts"""
     for kind, data, pos in _events(template.stream):
-        if kind is INCLUDE:
+        if kind is START:
+            _check_scripts(*data, pos[1])
+        elif kind is INCLUDE:
             raise TemplateSyntaxError(
                 "Including templates is not allowed", *pos[:2])
         elif kind is EXEC:
@@ -82,6 +84,17 @@ def _stand_alone(template):
                 isinstance(d, MatchDirective) for d in data[0]):
             raise SandboxError('construct', 'py:match', pos[1])
     return template
+
+
+def _check_scripts(tag, attrs, line):
+    """Refuse the <script> elements and the event handler attributes: an
+    e-mail runs no script (the mail clients remove them), and Genshi writes
+    the values of the expressions in a <script> as they are"""
+    if tag.localname.lower() == 'script':
+        raise SandboxError('script', '<%s>' % tag.localname, line)
+    for name, _ in attrs:
+        if sandbox.is_event_handler(name.localname):
+            raise SandboxError('script', name.localname, line)
 
 
 # The code blocks of the text templates, on which Genshi fails with an

@@ -8,13 +8,16 @@ import time
 import unittest
 
 from hypothesis import HealthCheck, given, settings
+from lxml import html as lxml_html
 
 from trytond.modules.marketing_automation import render
 from trytond.modules.marketing_automation.exceptions import TemplateError
 from trytond.modules.marketing_automation.tests.test_sandbox import (
     expressions)
+from trytond.modules.marketing_automation.tests.test_render import (
+    CLOSING, css_unescape)
 from trytond.modules.marketing_automation.tests.tools import (
-    process, set_marketing_config, smtp_server)
+    html_part, process, set_marketing_config, smtp_server)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     activate_module, drop_db, with_transaction)
@@ -385,6 +388,62 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertIn('"Welcome"', message)
         self.assertIn('Line 3', message)
         self.assertIn('__globals__', message)
+
+    @with_transaction()
+    def test_scripts_refused(self):
+        "A template with a script is refused at save, naming it"
+        for template, name in [
+                ('<p>Hi</p>\n<script>track()</script>', '"<script>"'),
+                ('<p>Hi</p>\n<p onclick="track()">Hi</p>', '"onclick"'),
+                ]:
+            with self.subTest(template=template):
+                with self.assertRaises(TemplateError) as context:
+                    create_scenario(template='<div>%s</div>' % template)
+                message = context.exception.message
+                self.assertIn('Line 2', message)
+                self.assertIn('may not run scripts: remove %s' % name, message)
+
+    @with_transaction()
+    def test_scripts_and_styles(self):
+        """The values of the records written in a style stay values, those
+        given as attribute names that are not fail alone"""
+        pool = Pool()
+        Email = pool.get('ir.email')
+        create_party("Title", 'title@example.com', code='title')
+        create_party(CLOSING, 'style@example.com', code='data-style')
+        create_party("Handler", 'handler@example.com', code='onmouseover')
+        create_party("Name", 'name@example.com', code='x="y" onload')
+        activity = create_scenario(template=(
+                '<html xmlns:py="http://genshi.edgewall.org/"><head>'
+                '<style>p::before { content: "${record.name}" }</style>'
+                '</head><body><p py:attrs="{record.code: \'1\'}">Hi</p>'
+                '</body></html>'))
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(
+            messages, ['title@example.com', 'style@example.com'])
+        names = {'title': "Title", 'style': CLOSING}
+        for _, message in messages:
+            document = lxml_html.fromstring(html_part(message))
+            self.assertEqual(document.xpath('//script'), [])
+            style, = document.xpath('//style/text()')
+            self.assertEqual(
+                css_unescape(style), 'p::before { content: "%s" }' % (
+                    names[message['To'].addresses[0].username]))
+        self.assertEqual(
+            [e.body.count('<script') for e in Email.search([])], [0, 0])
+        states = outcomes(activity)
+        self.assertEqual(states['title'], ('done', None))
+        self.assertEqual(states['data-style'], ('done', None))
+        self.assertEqual(states['onmouseover'][0], 'failed')
+        self.assertIn(
+            'may not run scripts: remove "onmouseover"',
+            states['onmouseover'][1])
+        self.assertEqual(states['x="y" onload'][0], 'failed')
+        self.assertIn(
+            '"x="y" onload" is not a valid attribute name',
+            states['x="y" onload'][1])
 
     @with_transaction()
     def test_denial_of_service(self):

@@ -3,6 +3,7 @@
 "Tests of the e-mail renderer, without database"
 import email
 import email.policy
+import re
 import time
 import unittest
 
@@ -15,6 +16,9 @@ from trytond.modules.marketing_automation.sandbox import Limits, SandboxError
 from trytond.modules.marketing_automation.tests.tools import Data
 
 IMAGE_URL = 'https://tracker.example.com/s/image'
+NAMESPACE = 'xmlns:py="http://genshi.edgewall.org/"'
+# A value that would end a <style> element and run a script
+CLOSING = '</style><script>alert("x")</script>'
 
 
 def convert(href):
@@ -481,6 +485,155 @@ class BodyTestCase(unittest.TestCase):
             render.body_template(
                 '<p xmlns:py="http://genshi.edgewall.org/" '
                 'py:unknown="x">x</p>')
+
+
+def css_unescape(text):
+    "Return text with its CSS escapes read"
+    return re.sub(
+        r'\\([0-9a-f]{1,6}) ?', lambda match: chr(int(match.group(1), 16)),
+        text)
+
+
+class StyleTestCase(unittest.TestCase):
+    "Test the values of the records written in CSS"
+
+    def test_style_element(self):
+        "A value in a <style> element reads whole and ends nothing"
+        name = CLOSING + '" } body { display: none } p { x: "'
+        _, html, _ = render_body(
+            '<html><head><style>p::before { content: "${record.name}" }'
+            '</style></head><body><p>Hi</p></body></html>',
+            context={'record': Data(name=name)})
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//script'), [])
+        style, = document.xpath('//style')
+        content = re.fullmatch(
+            r'p::before \{ content: "([^"{}<]*)" \}', style.text)
+        self.assertTrue(content, style.text)
+        self.assertEqual(css_unescape(content.group(1)), name)
+        self.assertEqual(document.xpath('//p/text()'), ["Hi"])
+
+    def test_style_elements(self):
+        "No value ends a <style> element, whatever its case or namespace"
+        for source in [
+                '<style>${record.name}</style>',
+                '<STYLE>${record.name}</STYLE>',
+                '<svg xmlns="http://www.w3.org/2000/svg">'
+                '<style>${record.name}</style></svg>',
+                '<style py:content="record.name"/>',
+                '<style><py:for each="i in range(2)">${record.name}'
+                '</py:for></style>',
+                '<style py:with="x = record.name">${x}</style>',
+                ]:
+            with self.subTest(source=source):
+                _, html, _ = render_body(
+                    '<html %s><body>%s</body></html>' % (NAMESPACE, source),
+                    context={'record': Data(name=CLOSING)})
+                document = lxml_html.fromstring(html)
+                self.assertEqual(document.xpath('//script'), [])
+                self.assertNotIn('<', css_unescape(
+                        ''.join(document.xpath('//style/text()')))
+                    .replace(CLOSING, ''))
+                self.assertEqual(html.lower().count('</style'), 1)
+
+    def test_style_values(self):
+        "Colours, numbers and names stay values of the style"
+        _, html, _ = render_body(
+            '<p style="color: ${record.colour}; width: ${record.width}%; '
+            'font-family: ${record.font}">Hi</p>',
+            context={'record': Data(
+                    colour='#c0ffee', width=50, font='Open Sans, sans')})
+        paragraph, = lxml_html.fromstring(html).xpath('//p')
+        self.assertEqual(
+            paragraph.get('style'),
+            'color: #c0ffee; width: 50%; font-family: Open Sans, sans')
+
+    def test_style_attribute(self):
+        "A value in a style attribute adds no declaration"
+        colour = 'red; background: url(https://tracker.example.com/)'
+        _, html, _ = render_body(
+            '<p style="color: ${record.colour}">Hi</p>',
+            context={'record': Data(colour=colour)})
+        style, = lxml_html.fromstring(html).xpath('//p/@style')
+        self.assertNotIn(';', style)
+        self.assertNotIn('url(', style)
+        self.assertEqual(css_unescape(style), 'color: ' + colour)
+
+    def test_style_replaced(self):
+        "py:replace writes in place of the <style> element, as text"
+        _, html, _ = render_body(
+            '<div %s><style py:replace="record.name"/></div>' % NAMESPACE,
+            context={'record': Data(name=CLOSING)}, image_url=None)
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//style|//script'), [])
+        self.assertEqual(document.text_content(), CLOSING)
+
+    def test_style_not_text(self):
+        "Only texts and numbers may be written in a style"
+        for source in [
+                '<py:def function="f(v)">${v}</py:def><style>${f(1)}</style>',
+                '<py:def function="f(v)">${v}</py:def>'
+                '<style py:content="f(1)"/>',
+                '<style>${[record.name]}</style>',
+                '<p style="${{1: 2}}"/>',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(render.RenderError) as context:
+                    render_body(
+                        '<div %s>%s</div>' % (NAMESPACE, source),
+                        context={'record': Data(name=CLOSING)})
+                self.assertEqual(context.exception.error.reason, 'css')
+
+
+class ScriptTestCase(unittest.TestCase):
+    "Test that e-mails run no script"
+
+    def test_scripts_refused(self):
+        "A template with a script is refused, with the line of the script"
+        for source, name in [
+                ('<script>var a = 1;</script>', '<script>'),
+                ('<SCRIPT src="https://x.example.com/a.js"/>', '<SCRIPT>'),
+                ('<svg xmlns="http://www.w3.org/2000/svg">'
+                    '<script>a()</script></svg>', '<script>'),
+                ('<script py:if="False">${record.name}</script>',
+                    '<script>'),
+                ('<p onclick="a()">Hi</p>', 'onclick'),
+                ('<img src="x.png" OnError="a()"/>', 'OnError'),
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(SandboxError) as context:
+                    render.body_template(
+                        '<div %s>\n%s</div>' % (NAMESPACE, source))
+                error = context.exception
+                self.assertEqual(
+                    (error.reason, error.name, error.line),
+                    ('script', name, 2))
+
+    def test_attrs_names(self):
+        "py:attrs sets valid attribute names, of no script nor style"
+        source = '<p %s py:attrs="record.attrs">Hi</p>' % NAMESPACE
+        for name, reason in [
+                ('a b', 'attribute_name'),
+                ('x="y" onload', 'attribute_name'),
+                ('a>b', 'attribute_name'),
+                ('', 'attribute_name'),
+                ('{urn:x}href', 'attribute_name'),
+                (1, 'attribute_name'),
+                ('onload', 'script'),
+                ('OnError', 'script'),
+                ('style', 'attrs_style'),
+                ]:
+            with self.subTest(name=name):
+                with self.assertRaises(render.RenderError) as context:
+                    render_body(source, context={
+                            'record': Data(attrs={name: 'a()'})})
+                self.assertEqual(context.exception.error.reason, reason)
+        _, html, _ = render_body(source, context={'record': Data(attrs=[
+                        ('title', 'Hi'), ('data-id', '1'),
+                        ('aria-label', 'Greeting')])}, image_url=None)
+        self.assertEqual(
+            html,
+            '<p title="Hi" data-id="1" aria-label="Greeting">Hi</p>')
 
 
 class TextTestCase(unittest.TestCase):
