@@ -1444,6 +1444,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         from_, subject, html, text = self.render_email(
             record,
             partial(links.convert_href, record_activity),
+            partial(links.unsubscribe_href, record_activity),
             links.image_url(record_activity), templates)
         # What the archive needs, read before the shortened URLs are created
         # as creating clears the values read
@@ -1496,9 +1497,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                         outgoing.msg['Message-ID']),
                     } for outgoing in sent])
 
-    def render_email(self, record, convert_href, image_url, templates=None):
+    def render_email(
+            self, record, convert_href, unsubscribe_href, image_url,
+            templates=None):
         """Return the from, subject, HTML and text of the e-mail to record
-        in its language
+        in its language, its links converted (see render.convert_links)
 
         templates caches the compiled templates by language."""
         if templates is None:
@@ -1511,7 +1514,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 language=language, **{TEMPLATE_AUTHOR: author}):
             subject, html, text = render.render(
                 title, body, self.email_context(record),
-                convert_href, image_url, render_limits())
+                convert_href, unsubscribe_href, image_url, render_limits())
         return from_, subject, html, text
 
     def render_error(self, error, record):
@@ -1526,14 +1529,12 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
     def preview_email(self, record):
         """Return the from, subject, HTML and text of the e-mail to record
         with links that record nothing"""
-        def convert_href(href):
-            unsubscribe, _ = render.unsubscribe_next(href)
-            if unsubscribe:
-                # A link to the page of the unknown records
-                return web.database_url('unsubscribe')
-            return href
+        def unsubscribe_href(next_):
+            # A link to the page of the unknown records
+            return web.database_url('unsubscribe')
         return self.render_email(
-            record, convert_href, web.empty_image_url())
+            record, lambda href: href, unsubscribe_href,
+            web.empty_image_url())
 
     def send_test(self, record, email):
         "Send the e-mail to record as a test to the address email"

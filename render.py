@@ -11,6 +11,7 @@ limits of the render.
 import ast
 import base64
 import datetime
+import itertools
 import random
 import re
 import warnings
@@ -22,7 +23,7 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 import html2text
 import idna
-from genshi.core import END, START, Attrs, QName
+from genshi.core import END, START, TEXT, Attrs, QName
 from genshi.template import (
     MarkupTemplate, NewTextTemplate, TemplateNotFound, TemplateSyntaxError)
 from genshi.template.base import EXEC, INCLUDE, SUB
@@ -33,7 +34,22 @@ from trytond.tools.email_ import set_from_header
 from . import sandbox
 from .sandbox import Limits, SandboxError
 
+# The href of the unsubscribe links, alone or followed by | and the URL to go
+# to after unsubscribing
 UNSUBSCRIBE = 'unsubscribe'
+# The attribute of the unsubscribe links written in the templates, in a
+# namespace that no template may use, whose value is the next URL
+UNSUBSCRIBE_LINK = QName(
+    'http://www.tryton.org/marketing_automation}unsubscribe')
+# The schemes of the links that are shortened, and of those that run a
+# script or show a page of their own, which are refused; the links of other
+# schemes (mailto:, tel:…) and the relative ones are kept as they are
+SHORTENED_SCHEMES = {'http', 'https'}
+REFUSED_SCHEMES = {'javascript', 'vbscript', 'data'}
+SCHEME = re.compile(r'([A-Za-z][A-Za-z0-9+.-]*):')
+# What browsers strip from the ends of a URL, and remove from all of it
+URL_STRIPPED = ''.join(map(chr, range(0x21)))
+URL_REMOVED = re.compile('[\t\n\r]')
 # The file name of the compiled expressions, to find their line in errors
 FILENAME = '<template>'
 
@@ -155,17 +171,72 @@ def title_template(source):
 
 def body_template(source):
     "Return the compiled template of an HTML body"
-    return _compile(MarkupTemplate, source)
+    template = _compile(MarkupTemplate, source)
+    _prepare_links(template.stream)
+    return template
 
 
-def unsubscribe_next(href):
-    """Return (True, next) when href is an unsubscribe link,
-    next being the URL to go after unsubscribing or None"""
-    if href == UNSUBSCRIBE:
-        return True, None
-    if href.startswith(UNSUBSCRIBE + '|'):
-        return True, href[len(UNSUBSCRIBE) + 1:] or None
-    return False, None
+def _is_unsubscribe(href):
+    "Tell if the text starts as an unsubscribe link"
+    return href == UNSUBSCRIBE or href.startswith(UNSUBSCRIBE + '|')
+
+
+def _is_href(name):
+    # Browsers read the names of the attributes in any case
+    return name.lower() == 'href'
+
+
+def _prepare_links(stream):
+    """Mark the unsubscribe links that the template writes as they are, with
+    the URL to go to after unsubscribing: they are the only ones, no value
+    of a record may become one nor its next URL, which the link signs.
+    Refuse the links of the refused schemes that it writes as they are."""
+    for index, (kind, data, pos) in enumerate(stream):
+        if kind is SUB:
+            _prepare_links(data[1])
+        elif kind is START:
+            tag, attrs = data
+            for name, _ in attrs:
+                if name.namespace == UNSUBSCRIBE_LINK.namespace:
+                    raise SandboxError('attribute_name', name, pos[1])
+            href = next((v for n, v in attrs if _is_href(n)), None)
+            if tag.localname.lower() != 'a' or href is None:
+                continue
+            if isinstance(href, list):
+                # The text up to the first expression
+                text = ''.join(
+                    d for k, d, _ in itertools.takewhile(
+                        lambda e: e[0] is TEXT, href))
+                if _is_unsubscribe(text):
+                    raise SandboxError('unsubscribe', '', pos[1])
+            elif _is_unsubscribe(href):
+                next_ = href[len(UNSUBSCRIBE) + 1:]
+                if next_ and link_scheme(next_) not in SHORTENED_SCHEMES:
+                    raise SandboxError('unsubscribe', '', pos[1])
+                attrs = Attrs([(n, v) for n, v in attrs if not _is_href(n)])
+                stream[index] = kind, (
+                    tag, attrs | [(UNSUBSCRIBE_LINK, next_)]), pos
+            else:
+                _check_scheme(href, pos[1])
+
+
+def _check_scheme(href, line=None):
+    "Refuse href of a refused scheme and return its scheme"
+    scheme = link_scheme(href)
+    if scheme in REFUSED_SCHEMES:
+        raise SandboxError('link', scheme + ':', line)
+    return scheme
+
+
+def link_scheme(href):
+    "Return the scheme of href in lowercase, None for a relative link"
+    match = SCHEME.match(browser_href(href))
+    return match.group(1).lower() if match else None
+
+
+def browser_href(href):
+    "Return href as browsers follow it"
+    return URL_REMOVED.sub('', href).strip(URL_STRIPPED)
 
 
 def _tracking_image(url, pos):
@@ -178,20 +249,20 @@ def _tracking_image(url, pos):
     yield END, QName('img'), pos
 
 
-def convert_links(convert_href, image_url=None):
-    """Return a Genshi filter that replaces each <a href> by convert_href(href)
-    and adds an image of image_url at the end of <body>"""
+def convert_links(convert_href, unsubscribe_href, image_url=None):
+    """Return a Genshi filter that replaces the href of each <a>: by
+    unsubscribe_href(next) for the unsubscribe links of the template, by
+    convert_href(href) for the http and https links; and that adds an image
+    of image_url at the end of <body>
+
+    The links of the refused schemes are refused."""
     def filter_(stream):
         image_added = image_url is None
         pos = (None, -1, -1)
         for kind, data, pos in stream:
-            if kind is START:
-                tag, attrs = data
-                href = attrs.get('href')
-                if tag.localname == 'a' and href:
-                    attrs = (attrs - 'href') | [
-                        (QName('href'), convert_href(href))]
-                    data = tag, attrs
+            if kind is START and data[0].localname.lower() == 'a':
+                data = data[0], _converted_link(
+                    data[1], convert_href, unsubscribe_href)
             elif (kind is END and data.localname == 'body'
                     and not image_added):
                 yield from _tracking_image(image_url, pos)
@@ -200,6 +271,24 @@ def convert_links(convert_href, image_url=None):
         if not image_added:
             yield from _tracking_image(image_url, pos)
     return filter_
+
+
+def _converted_link(attrs, convert_href, unsubscribe_href):
+    "Return the attributes of a link with its href converted"
+    if UNSUBSCRIBE_LINK in attrs:
+        href = unsubscribe_href(attrs.get(UNSUBSCRIBE_LINK) or None)
+    else:
+        # Browsers follow the first href
+        href = next((v for n, v in attrs if _is_href(n)), None)
+        if not href:
+            return attrs
+        href = browser_href(href)
+        if _check_scheme(href) in SHORTENED_SCHEMES:
+            href = convert_href(href)
+    return Attrs([
+            (n, v) for n, v in attrs
+            if not _is_href(n) and n != UNSUBSCRIBE_LINK]) | [
+        (QName('href'), href)]
 
 
 def error_line(exception):
@@ -262,9 +351,12 @@ def _render_part(part, generate, limits, method=None):
         raise RenderError(part, exception, error_line(exception)) from None
 
 
-def render(title, body, context, convert_href, image_url=None, limits=None):
+def render(
+        title, body, context, convert_href, unsubscribe_href, image_url=None,
+        limits=None):
     """Render the compiled title and body templates with context within
-    limits (by default those of Limits)
+    limits (by default those of Limits), converting the links with
+    convert_href and unsubscribe_href (see convert_links)
 
     Return the subject, the HTML and the plain text or raise RenderError."""
     limits = limits or Limits()
@@ -273,7 +365,8 @@ def render(title, body, context, convert_href, image_url=None, limits=None):
     subject = ' '.join(subject.split())
     html = _render_part(
         'body', lambda: body.generate(**context).filter(
-            convert_links(convert_href, image_url), _limit_depth),
+            convert_links(convert_href, unsubscribe_href, image_url),
+            _limit_depth),
         limits, method='html')
     # No message may carry NUL characters, nor can the archive store them
     subject, html = subject.replace('\x00', ''), html.replace('\x00', '')

@@ -66,7 +66,9 @@ class SandboxError(Exception):
     - 'script': a script, which e-mails may not run,
     - 'attribute_name': a name of py:attrs that is not an attribute's,
     - 'attrs_style': the style set by py:attrs, which would not be escaped,
-    - 'css': a value written in CSS that is not a text nor a number."""
+    - 'css': a value written in CSS that is not a text nor a number,
+    - 'link': a link of a scheme that runs a script or shows a page,
+    - 'unsubscribe': an unsubscribe link not written as it is."""
 
     def __init__(self, reason, name='', line=None):
         super().__init__(reason, name, line)

@@ -20,7 +20,7 @@ from trytond.url import http_host
 from trytond.wsgi import Base64Converter
 from trytond.modules.web_shortener.web import ALPHABET
 
-from . import machine, render
+from . import machine
 from .common import in_max
 
 SEPARATOR = '-'  # Not in the alphabet of the shortened ids
@@ -75,10 +75,12 @@ class ShortenedLinks:
 
     def convert_href(self, record_activity, href):
         "Return the URL of href in the e-mail of the record activity"
-        unsubscribe, next_ = render.unsubscribe_next(href)
-        if unsubscribe:
-            return record_activity.record.get_unsubscribe_url(next_)
         return self._add(record_activity, CLICKED, href)
+
+    def unsubscribe_href(self, record_activity, next_):
+        """Return the URL of the unsubscribe link, going to next_, in the
+        e-mail of the record activity"""
+        return record_activity.record.get_unsubscribe_url(next_)
 
     def image_url(self, record_activity):
         """Return the URL of the image that records the open of the e-mail,

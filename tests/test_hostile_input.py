@@ -390,18 +390,66 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertIn('__globals__', message)
 
     @with_transaction()
-    def test_scripts_refused(self):
-        "A template with a script is refused at save, naming it"
-        for template, name in [
-                ('<p>Hi</p>\n<script>track()</script>', '"<script>"'),
-                ('<p>Hi</p>\n<p onclick="track()">Hi</p>', '"onclick"'),
+    def test_refused_at_save(self):
+        """A template with a script, a link that runs one or an unsubscribe
+        link made by an expression is refused at save, with its line"""
+        for template, reason in [
+                ('<script>track()</script>',
+                    'E-mails may not run scripts: remove "<script>"'),
+                ('<p onclick="track()">Hi</p>',
+                    'E-mails may not run scripts: remove "onclick"'),
+                ('<a href="javascript:track()">Hi</a>',
+                    'Links to "javascript:" are not allowed'),
+                ('<a href="unsubscribe|${record.code}">Leave</a>',
+                    'The unsubscribe link must be written as it is'),
                 ]:
             with self.subTest(template=template):
                 with self.assertRaises(TemplateError) as context:
-                    create_scenario(template='<div>%s</div>' % template)
+                    create_scenario(
+                        template='<div><p>Hi</p>\n%s</div>' % template)
                 message = context.exception.message
-                self.assertIn('Line 2', message)
-                self.assertIn('may not run scripts: remove %s' % name, message)
+                self.assertIn('Line 2: ' + reason, message)
+
+    @with_transaction()
+    def test_record_links(self):
+        """The links made of the values of records are shortened only for
+        http and https, fail alone when they would run a script and never
+        unsubscribe"""
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        links = {
+            "Shop": 'https://shop.example.com/a',
+            "Mail": 'mailto:shop@example.com',
+            "Leave": 'unsubscribe|https://evil.example.com/',
+            "Script": 'javascript:alert(1)',
+            }
+        for name, link in links.items():
+            create_party(name, '%s@example.com' % name.lower(), code=link)
+        activity = create_scenario(template=(
+                '<p><a href="${record.code}">Go</a>'
+                '<a href="unsubscribe">Unsubscribe</a></p>'))
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, [
+                'shop@example.com', 'mail@example.com', 'leave@example.com'])
+        hrefs = {
+            m['To'].addresses[0].username: lxml_html.fromstring(
+                html_part(m)).xpath('//a/@href')
+            for _, m in messages}
+        self.assertTrue(hrefs['shop'][0].startswith('http://'))
+        self.assertNotIn('shop.example.com', hrefs['shop'][0])
+        self.assertEqual(hrefs['mail'][0], links["Mail"])
+        self.assertEqual(hrefs['leave'][0], links["Leave"])
+        for go, unsubscribe in hrefs.values():
+            self.assertIn('/unsubscribe?r=', unsubscribe)
+            self.assertNotIn('next', unsubscribe)
+        self.assertEqual(Record.search([('blocked', '=', True)]), [])
+        states = outcomes(activity)
+        self.assertEqual(states[links["Script"]][0], 'failed')
+        self.assertIn(
+            'Links to "javascript:" are not allowed in e-mails',
+            states[links["Script"]][1])
 
     @with_transaction()
     def test_scripts_and_styles(self):

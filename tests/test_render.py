@@ -25,6 +25,10 @@ def convert(href):
     return 'https://short.example.com/?to=' + href
 
 
+def unsubscribe(next_):
+    return 'https://short.example.com/unsubscribe?next=%s' % next_
+
+
 class RecordingConverter:
     "Convert the hrefs and remember them"
 
@@ -38,10 +42,10 @@ class RecordingConverter:
 
 def render_body(
         source, context=None, convert_href=convert, image_url=IMAGE_URL,
-        title="Title"):
+        title="Title", unsubscribe_href=unsubscribe):
     return render.render(
         render.title_template(title), render.body_template(source),
-        context or {}, convert_href, image_url)
+        context or {}, convert_href, unsubscribe_href, image_url)
 
 
 def tracking_images(document):
@@ -54,7 +58,7 @@ class TitleTestCase(unittest.TestCase):
     def render_title(self, source, **context):
         subject, _, _ = render.render(
             render.title_template(source), render.body_template('<p/>'),
-            context, convert)
+            context, convert, unsubscribe)
         return subject
 
     def test_record_in_context(self):
@@ -208,44 +212,184 @@ class LinksTestCase(unittest.TestCase):
         self.assertEqual(
             document.xpath('//a/@href'), ['https://s.example.com/?a=1&b=2'])
 
-    def test_unsubscribe_links_given_to_convert_href(self):
-        "The unsubscribe links go through convert_href as written"
+    def test_schemes(self):
+        """The http and https links are converted, those of other schemes
+        (mail, phone…) and the relative ones are kept"""
         converter = RecordingConverter()
-        render_body(
+        links = {
+            'https://a.example.com/': 'https://short.example.com/1',
+            ' HTTP://b.example.com/\n': 'https://short.example.com/2',
+            'mailto:shop@example.com?subject=Hi': None,
+            'tel:+3212345678': None,
+            'SMS:+3212345678': None,
+            'ftp://files.example.com/a.pdf': None,
+            '/relative': None,
+            '#top': None,
+            'www.example.com': None,
+            }
+        _, html, _ = render_body(
+            '<html %s><body><a py:for="link in record.links" href="${link}">'
+            'L</a></body></html>' % NAMESPACE,
+            context={'record': Data(links=list(links))},
+            convert_href=converter)
+        self.assertEqual(
+            converter.hrefs,
+            ['https://a.example.com/', 'HTTP://b.example.com/'])
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [
+                converted or href.strip()
+                for href, converted in links.items()])
+
+    def test_dangerous_schemes(self):
+        """A link that runs a script or shows a page of its own fails the
+        e-mail, in any case or spacing"""
+        for href, scheme in [
+                ('javascript:alert(1)', 'javascript:'),
+                (' JavaScript:alert(1)', 'javascript:'),
+                ('java\tscript:alert(1)', 'javascript:'),
+                ('\x01javascript:alert(1)', 'javascript:'),
+                ('vbscript:msgbox(1)', 'vbscript:'),
+                ('data:text/html,<script>alert(1)</script>', 'data:'),
+                ]:
+            for source in [
+                    '<a href="${record.link}">L</a>',
+                    '<A HREF="${record.link}">L</A>',
+                    '<a %s py:attrs="{\'href\': record.link}">L</a>'
+                    % NAMESPACE,
+                    ]:
+                with self.subTest(href=href, source=source):
+                    with self.assertRaises(render.RenderError) as context:
+                        render_body(
+                            source, context={'record': Data(link=href)})
+                    error = context.exception
+                    self.assertEqual(
+                        (error.part, error.error.reason, error.error.name),
+                        ('body', 'link', scheme))
+
+    def test_dangerous_schemes_written(self):
+        "A link written in the template that runs a script is refused"
+        for source in [
+                '<a href="javascript:alert(1)">L</a>',
+                '<A HREF=" JavaScript:alert(1)">L</A>',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(SandboxError) as context:
+                    render.body_template('<div>\n%s</div>' % source)
+                error = context.exception
+                self.assertEqual(
+                    (error.reason, error.name, error.line),
+                    ('link', 'javascript:', 2))
+
+    def test_first_href(self):
+        "The first href of a link is the one converted, as browsers do"
+        _, html, _ = render_body(
+            '<a href="https://x.example.com/" HREF="${record.link}">L</a>',
+            context={'record': Data(link='javascript:alert(1)')},
+            convert_href=RecordingConverter())
+        document = lxml_html.fromstring(html)
+        self.assertEqual(
+            document.xpath('//a/@href'), ['https://short.example.com/1'])
+        self.assertNotIn('javascript', html)
+
+
+class UnsubscribeTestCase(unittest.TestCase):
+    "Test the unsubscribe links"
+
+    def test_unsubscribe_links(self):
+        "The unsubscribe links of the template go to unsubscribe_href"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
             '<html><body><a href="unsubscribe">U</a>'
             '<a href="unsubscribe|https://x.example.com/y?a=1&amp;b=2">V</a>'
+            '<a href="unsubscribe|">W</a>'
+            '<A HREF="unsubscribe">X</A>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, [])
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [
+                unsubscribe(None),
+                unsubscribe('https://x.example.com/y?a=1&b=2'),
+                unsubscribe(None),
+                unsubscribe(None),
+                ])
+        self.assertNotIn('marketing_automation', html)
+
+    def test_other_links(self):
+        "The links that only look like unsubscribe links are links"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<html><body><a href="unsubscribed">U</a>'
+            '<a href="https://example.com/unsubscribe">V</a>'
+            '<a href="https://example.com/?q=unsubscribe|x">W</a>'
             '</body></html>', convert_href=converter)
         self.assertEqual(converter.hrefs, [
-                'unsubscribe', 'unsubscribe|https://x.example.com/y?a=1&b=2'])
+                'https://example.com/unsubscribe',
+                'https://example.com/?q=unsubscribe|x'])
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [
+                'unsubscribed',
+                'https://short.example.com/1',
+                'https://short.example.com/2',
+                ])
 
+    def test_record_values(self):
+        """No value of a record becomes an unsubscribe link nor its next
+        URL: they are relative links, kept as they are"""
+        calls = []
 
-class UnsubscribeNextTestCase(unittest.TestCase):
-    "Test unsubscribe_next"
+        def unsubscribe_href(next_):
+            calls.append(next_)
+            return unsubscribe(next_)
+        for link in ['unsubscribe', 'unsubscribe|https://evil.example.com/']:
+            for source in [
+                    '<a href="${record.link}">L</a>',
+                    '<a %s py:attrs="{\'href\': record.link}">L</a>'
+                    % NAMESPACE,
+                    ]:
+                with self.subTest(link=link, source=source):
+                    _, html, _ = render_body(
+                        source, context={'record': Data(link=link)},
+                        unsubscribe_href=unsubscribe_href)
+                    document = lxml_html.fromstring(html)
+                    self.assertEqual(document.xpath('//a/@href'), [link])
+        self.assertEqual(calls, [])
 
-    def test_unsubscribe(self):
-        self.assertEqual(render.unsubscribe_next('unsubscribe'), (True, None))
+    def test_unsubscribe_wins(self):
+        "py:attrs does not change the href of an unsubscribe link"
+        _, html, _ = render_body(
+            '<a %s href="unsubscribe" py:attrs="{\'href\': record.link}">'
+            'U</a>' % NAMESPACE,
+            context={'record': Data(link='https://evil.example.com/')})
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [unsubscribe(None)])
 
-    def test_unsubscribe_next(self):
-        self.assertEqual(
-            render.unsubscribe_next('unsubscribe|https://x/y?a=1&b=2'),
-            (True, 'https://x/y?a=1&b=2'))
+    def test_refused(self):
+        """An unsubscribe link with expressions, or whose next URL is not
+        http or https, is refused with its line"""
+        for source in [
+                '<a href="unsubscribe|${record.link}">U</a>',
+                '<a href="unsubscribe${record.link}">U</a>',
+                '<a href="unsubscribe|https://x.example.com/${record.id}">'
+                'U</a>',
+                '<a href="unsubscribe|javascript:alert(1)">U</a>',
+                '<a href="unsubscribe|mailto:shop@example.com">U</a>',
+                '<a href="unsubscribe|//evil.example.com/">U</a>',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(SandboxError) as context:
+                    render.body_template('<div>\n%s</div>' % source)
+                self.assertEqual(
+                    (context.exception.reason, context.exception.line),
+                    ('unsubscribe', 2))
 
-    def test_unsubscribe_empty_next(self):
-        self.assertEqual(render.unsubscribe_next('unsubscribe|'), (True, None))
-
-    def test_unsubscribed(self):
-        self.assertEqual(
-            render.unsubscribe_next('unsubscribed'), (False, None))
-
-    def test_url(self):
-        self.assertEqual(
-            render.unsubscribe_next('https://example.com/unsubscribe'),
-            (False, None))
-
-    def test_url_with_pipe(self):
-        self.assertEqual(
-            render.unsubscribe_next('https://example.com/?q=unsubscribe|x'),
-            (False, None))
+    def test_reserved_attribute(self):
+        "No template may write the mark of the unsubscribe links"
+        with self.assertRaises(SandboxError) as context:
+            render.body_template(
+                '<a xmlns:u="http://www.tryton.org/marketing_automation" '
+                'u:unsubscribe="https://evil.example.com/" '
+                'href="https://x.example.com/">U</a>')
+        self.assertEqual(context.exception.reason, 'attribute_name')
 
 
 class TrackingImageTestCase(unittest.TestCase):
@@ -657,7 +801,7 @@ class TextTestCase(unittest.TestCase):
         self.assertIn("our shop", text)
         self.assertIn("Unsubscribe", text)
         self.assertIn('https://short.example.com/1', text)
-        self.assertIn('https://short.example.com/2', text)
+        self.assertIn(unsubscribe(None), text)
         self.assertNotIn('https://shop.example.com/', text)
         self.assertNotIn('<p>', text)
         self.assertNotIn('color: red', text)
