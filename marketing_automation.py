@@ -42,7 +42,7 @@ from . import delivery, render, sandbox, web
 from .common import in_max
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
-    HoldoutError, TemplateError, TextError)
+    FromError, HoldoutError, TemplateError, TextError)
 from .sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
@@ -1117,6 +1117,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         cls.check_delay(activities, field_names)
         cls.check_event(activities, field_names)
         cls.check_email(activities, field_names)
+        cls.check_email_from(activities, field_names)
 
     @classmethod
     def check_condition(cls, activities, field_names=None):
@@ -1198,6 +1199,23 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                             field=cls.__names__(field_name)['field'],
                             exception=template_reason(exception))
                         ) from exception
+
+    @classmethod
+    def check_email_from(cls, activities, field_names=None):
+        "Check that the From, in the language of the context, is one mailbox"
+        if field_names and 'email_from' not in field_names:
+            return
+        for activity in activities:
+            if not activity.email_from:
+                continue
+            try:
+                render.mailbox(activity.email_from)
+            except render.AddressError as error:
+                raise FromError(gettext(
+                        'marketing_automation.msg_activity_invalid_email_from',
+                        activity=activity.rec_name,
+                        field=cls.__names__('email_from')['field'],
+                        value=activity.email_from)) from error
 
     @classmethod
     def copy(cls, activities, default=None):

@@ -431,6 +431,34 @@ _DOT_ATOM = r'%s(?:\.%s)*' % (_ATOM, _ATOM)
 DOT_ATOM_ADDRESS = re.compile('%s@%s' % (_DOT_ATOM, _DOT_ATOM))
 
 
+# One mailbox: an address, or a name and an address in angle brackets; the
+# name is quoted when it has the characters that separate the addresses and
+# groups of a list
+MAILBOX = re.compile(
+    r'\s*(?:(?P<name>"(?:[^"\\]|\\.)*"|[^"()<>\[\]:;@\\,]*?)\s*'
+    r'<(?P<address>[^<>]*)>|(?P<bare>[^\s<>"]+))\s*')
+
+
+def mailbox(value):
+    """Return the name and the address of value if it is one mailbox, as
+    the From of the e-mails must be: no list of addresses, no group, no line
+    break, an address with ASCII before the "@"
+
+    Raise AddressError otherwise."""
+    match = MAILBOX.fullmatch(value or '')
+    if not match or CONTROLS.search(value):
+        raise AddressError(value)
+    name = match.group('name') or ''
+    if name.startswith('"'):
+        name = re.sub(r'\\(.)', r'\1', name[1:-1])
+    address = match.group('address') or match.group('bare')
+    _, smtputf8 = encode_address(address)
+    if smtputf8:
+        # Only the recipients that need it get SMTPUTF8
+        raise AddressError(value)
+    return name, address
+
+
 def header_text(value):
     "Return value on one line, without control characters"
     return ' '.join(CONTROLS.sub(' ', value or '').split())

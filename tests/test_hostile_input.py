@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from lxml import html as lxml_html
 
 from trytond.modules.marketing_automation import render
-from trytond.modules.marketing_automation.exceptions import TemplateError
+from trytond.modules.marketing_automation.exceptions import (
+    FromError, TemplateError)
 from trytond.modules.marketing_automation.tests.test_sandbox import (
     expressions)
 from trytond.modules.marketing_automation.tests.test_render import (
@@ -196,6 +197,47 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertEqual(message.defects, [])
         self.assertIsNone(message['Bcc'])
         self.assertNotIn('Body', message.get_body(('html',)).get_content())
+
+    @with_transaction()
+    def test_from_one_mailbox(self):
+        """The From of an activity, in each language, is one mailbox: the
+        others are refused at save, saying why"""
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        Lang = pool.get('ir.lang')
+        french, = Lang.search([('code', '=', 'fr')])
+        french.translatable = True
+        french.save()
+        activity = create_scenario()
+        for value in [
+                'shop@example.com, evil@example.com',
+                'Friends: shop@example.com, evil@example.com;',
+                # Line breaks that Char fields accept
+                'Shop <shop@example.com>\x1cBcc: evil@example.com',
+                'Shop <shop@example.com>\u2028Bcc: evil@example.com',
+                'Shop, Inc. <shop@example.com>',
+                'Shop <shop@example.com',
+                ]:
+            for language in ['en', 'fr']:
+                with self.subTest(value=value, language=language):
+                    with Transaction().set_context(language=language), \
+                            self.assertRaises(FromError) as context:
+                        Activity.write(
+                            [Activity(activity.id)], {'email_from': value})
+                    self.assertIn(
+                        'is not one e-mail address for the "From" of '
+                        'activity "Welcome"', context.exception.message)
+        Activity.write([activity], {'email_from': 'Shop <shop@example.com>'})
+        with Transaction().set_context(language='fr'):
+            Activity.write(
+                [Activity(activity.id)],
+                {'email_from': '"Boutique, SA" <boutique@example.com>'})
+        with Transaction().set_context(language='fr'):
+            self.assertEqual(
+                Activity(activity.id).email_from,
+                '"Boutique, SA" <boutique@example.com>')
+        self.assertEqual(
+            Activity(activity.id).email_from, 'Shop <shop@example.com>')
 
     @with_transaction()
     def test_long_subjects(self):

@@ -947,6 +947,34 @@ class MessageTestCase(unittest.TestCase):
                 with self.assertRaises(render.AddressError):
                     render.encode_address(address)
 
+    def test_mailbox(self):
+        "The From is one mailbox, with or without a name"
+        for value, mailbox in [
+                ('shop@example.com', ('', 'shop@example.com')),
+                ('Shop <shop@example.com>', ('Shop', 'shop@example.com')),
+                (' "Shop, Inc." <shop@example.com> ',
+                    ('Shop, Inc.', 'shop@example.com')),
+                ('J. Smith <j@example.com>', ('J. Smith', 'j@example.com')),
+                ('Zoë <zoe@exämple.com>', ('Zoë', 'zoe@exämple.com')),
+                ]:
+            with self.subTest(value=value):
+                self.assertEqual(render.mailbox(value), mailbox)
+        for value in [
+                '', 'shop', 'Shop <shop@example.com',
+                'a@example.com, b@example.com', 'a@example.com,b@example.com',
+                '<a@example.com>, <b@example.com>',
+                'A <a@example.com> B <b@example.com>',
+                'Friends: a@example.com, b@example.com;',
+                'Friends:a@example.com;',
+                'Shop, Inc. <shop@example.com>',
+                'Shop <shop@example.com>\r\nBcc: evil@example.com',
+                'Shop\n<shop@example.com>', 'Shop <shop@example.com>\x85',
+                'a@example.com (comment)', 'zoë@example.com',
+                ]:
+            with self.subTest(value=value):
+                with self.assertRaises(render.AddressError):
+                    render.mailbox(value)
+
     def test_from_same_address(self):
         "From is from_ when it is the sender's address"
         parsed = self.parse(render.message(
