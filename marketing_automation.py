@@ -101,7 +101,10 @@ def render_limits():
             default=sandbox.DEFAULT_TIMEOUT),
         size=config.getint(
             'marketing', 'automation_render_size',
-            default=sandbox.DEFAULT_SIZE))
+            default=sandbox.DEFAULT_SIZE),
+        links=config.getint(
+            'marketing', 'automation_max_links',
+            default=sandbox.DEFAULT_LINKS))
 
 
 def _bounded(text, size=200):
@@ -126,7 +129,7 @@ def template_reason(error, line=None):
         reason = gettext(
             'marketing_automation.msg_template_' + error.reason,
             name=_bounded(error.name), size=limits.size,
-            timeout=limits.timeout)
+            timeout=limits.timeout, links=limits.links)
         line = line or error.line
     elif isinstance(error, TemplateSyntaxError):
         reason = gettext(
@@ -1419,9 +1422,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return 20
 
     def _email_messages(self, record_activities, sender, templates, failures):
-        """Yield the record activities and the Outgoing of their e-mail,
+        """Return the record activities and the Outgoing of their e-mail,
         with their links shortened, and add to failures the record activities
-        that fail"""
+        that fail
+
+        Only the e-mails that do not fail keep shortened URLs."""
         links = web.ShortenedLinks(self.scenario.email_open_tracking)
         rendered = []
         for record_activity in record_activities:
@@ -1429,33 +1434,48 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 outgoing = self._render_email_of(
                     record_activity, links, templates)
             except Exception as exception:
+                links.discard(record_activity)
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
             if outgoing:
                 rendered.append((record_activity, outgoing))
         links.shorten()
+        messages, failed = [], []
         for record_activity, outgoing in rendered:
-            outgoing = outgoing._replace(
-                html=links.replace(outgoing.html),
-                text=links.replace(outgoing.text))
             try:
-                msg, address, smtputf8 = self._email_message(
-                    sender, outgoing)
+                outgoing = self._with_urls(outgoing, links)
+                outgoing = outgoing._replace(
+                    msg=self._email_message(sender, outgoing))
             except Exception as exception:
+                failed.append(record_activity)
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
-            yield record_activity, outgoing._replace(
-                msg=msg, address=address, smtputf8=smtputf8)
+            messages.append((record_activity, outgoing))
+        links.delete(failed)
+        return messages
+
+    @staticmethod
+    def _with_urls(outgoing, links):
+        """Return the Outgoing e-mail with the URLs of its links, within the
+        size of the render"""
+        html, text = links.replace(outgoing.html), links.replace(outgoing.text)
+        size = render_limits().size
+        if len(html) > size or len(text) > size:
+            raise render.RenderError('body', SandboxError('size'))
+        return outgoing._replace(html=html, text=text)
 
     def _render_email_of(self, record_activity, links, templates):
-        """Return the Outgoing e-mail of the record activity, without its
-        message, or None when its record has no address"""
+        """Return the Outgoing e-mail of the record activity, with its
+        address encoded and without its message, or None when its record has
+        no address"""
         record = record_activity.record.record
         contact = record.marketing_email
         if not contact or not contact.email:
             return
+        # Before the render, which records the links of the e-mail
+        address, smtputf8 = render.encode_address(contact.email)
         party = record._marketing_party
         # The party read with the batch of records, when it is the contact's
         name = (party if party == contact.party else contact.party).rec_name
@@ -1469,19 +1489,19 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return Outgoing(
             str(record), record_activity.record.id, contact.email, name,
             from_, subject, html, text,
-            record_activity.record.list_unsubscribe)
+            record_activity.record.list_unsubscribe,
+            address=address, smtputf8=smtputf8)
 
     @staticmethod
     def _email_message(sender, outgoing):
-        """Return the message of the Outgoing e-mail, the address to send it
-        to and whether it needs SMTPUTF8"""
-        address, smtputf8 = render.encode_address(outgoing.email)
+        "Return the message of the Outgoing e-mail"
         msg = render.message(
-            sender, outgoing.from_ or sender, (outgoing.name, address),
+            sender, outgoing.from_ or sender,
+            (outgoing.name, outgoing.address),
             outgoing.subject, outgoing.html, outgoing.text)
         msg['List-Unsubscribe'] = outgoing.list_unsubscribe
         msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
-        return msg, address, smtputf8
+        return msg
 
     def email_error(self, exception, record_activity):
         "Return the message of the exception raised to send an e-mail"

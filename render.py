@@ -11,6 +11,7 @@ limits of the render.
 import ast
 import base64
 import datetime
+import functools
 import itertools
 import random
 import re
@@ -249,20 +250,33 @@ def _tracking_image(url, pos):
     yield END, QName('img'), pos
 
 
-def convert_links(convert_href, unsubscribe_href, image_url=None):
+def convert_links(convert_href, unsubscribe_href, image_url=None, limits=None):
     """Return a Genshi filter that replaces the href of each <a>: by
     unsubscribe_href(next) for the unsubscribe links of the template, by
     convert_href(href) for the http and https links; and that adds an image
     of image_url at the end of <body>
 
-    The links of the refused schemes are refused."""
+    Each different href is converted once, and no more than limits.links of
+    them; the links of the refused schemes are refused."""
+    limits = limits or Limits()
+    converted = {}
+
+    def convert(href):
+        if href not in converted:
+            if len(converted) >= limits.links:
+                raise SandboxError('links')
+            converted[href] = convert_href(href)
+        return converted[href]
+
+    # The template writes them, with few different next URLs
+    unsubscribe = functools.cache(unsubscribe_href)
+
     def filter_(stream):
         image_added = image_url is None
         pos = (None, -1, -1)
         for kind, data, pos in stream:
             if kind is START and data[0].localname.lower() == 'a':
-                data = data[0], _converted_link(
-                    data[1], convert_href, unsubscribe_href)
+                data = data[0], _converted_link(data[1], convert, unsubscribe)
             elif (kind is END and data.localname == 'body'
                     and not image_added):
                 yield from _tracking_image(image_url, pos)
@@ -365,7 +379,7 @@ def render(
     subject = ' '.join(subject.split())
     html = _render_part(
         'body', lambda: body.generate(**context).filter(
-            convert_links(convert_href, unsubscribe_href, image_url),
+            convert_links(convert_href, unsubscribe_href, image_url, limits),
             _limit_depth),
         limits, method='html')
     # No message may carry NUL characters, nor can the archive store them

@@ -38,6 +38,8 @@ __all__ = ['SandboxError', 'TemplateRecord', 'Limits', 'Lookup', 'DATETIME',
 
 DEFAULT_TIMEOUT = 5
 DEFAULT_SIZE = 1_000_000
+# The different links of an e-mail, each recorded as a shortened URL
+DEFAULT_LINKS = 100
 # How much a render may build in all (characters, items and steps), as a
 # multiple of the size limit: it bounds the memory of the worker
 WORK_FACTOR = 10
@@ -68,6 +70,7 @@ class SandboxError(Exception):
     - 'attrs_style': the style set by py:attrs, which would not be escaped,
     - 'css': a value written in CSS that is not a text nor a number,
     - 'link': a link of a scheme that runs a script or shows a page,
+    - 'links': more different links than the limit,
     - 'unsubscribe': an unsubscribe link not written as it is."""
 
     def __init__(self, reason, name='', line=None):
@@ -150,9 +153,12 @@ def _function(value):
 class Limits:
     "The bounds of a render"
 
-    def __init__(self, timeout=DEFAULT_TIMEOUT, size=DEFAULT_SIZE):
+    def __init__(
+            self, timeout=DEFAULT_TIMEOUT, size=DEFAULT_SIZE,
+            links=DEFAULT_LINKS):
         self.timeout = timeout
         self.size = size
+        self.links = links
         self.deadline = time.monotonic() + timeout
         self.work = 0
 

@@ -535,6 +535,112 @@ class HostileInputTestCase(unittest.TestCase):
             '"x="y" onload" is not a valid attribute name',
             states['x="y" onload'][1])
 
+    def shortened_urls(self, activity):
+        "Return the number of shortened URLs of the e-mails by party code"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        ShortenedURL = pool.get('web.shortened_url')
+        return {
+            ra.record.record.code: ShortenedURL.search(
+                [('record', '=', str(ra))], count=True)
+            for ra in RecordActivity.search([
+                    ('activity', '=', activity.id)])}
+
+    @with_transaction()
+    def test_links_per_email(self):
+        """An e-mail has one shortened URL per different link and one for its
+        image, at most automation_max_links links, and none when it fails"""
+        for code in ["Same", "Distinct", "Hundred", "Broken"]:
+            create_party(code, '%s@example.com' % code.lower())
+        nowhere = create_party("Nowhere", 'nowhere@example.com')
+        write_sql(nowhere, email='nowhere@example.com\r\nBcc: x@example.com')
+        activity = create_scenario(template=(
+                '<div xmlns:py="http://genshi.edgewall.org/">'
+                '<p py:if="record.code == \'Same\'"><a py:for="i in '
+                'range(10000)" href="https://shop.example.com/">Shop</a></p>'
+                '<p py:if="record.code in (\'Distinct\', \'Nowhere\')">'
+                '<a py:for="i in range(10000)" '
+                'href="https://shop.example.com/${i}">Shop</a></p>'
+                '<p py:if="record.code == \'Hundred\'"><a py:for="i in '
+                'range(100)" href="https://shop.example.com/${i}">Shop</a>'
+                '</p>'
+                '<p py:if="record.code == \'Broken\'"><a py:for="i in '
+                'range(50)" href="https://shop.example.com/${i}">Shop</a>'
+                '${1 / 0}</p>'
+                '<a href="unsubscribe">Unsubscribe</a></div>'))
+        # Large enough for 10,000 links
+        set_marketing_config(self, 'automation_render_size', str(10 ** 7))
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(
+            messages, ['same@example.com', 'hundred@example.com'])
+        hrefs = {
+            m['To'].addresses[0].username: lxml_html.fromstring(
+                html_part(m)).xpath('//a/@href')[:-1]
+            for _, m in messages}
+        self.assertEqual(len(hrefs['same']), 10000)
+        self.assertEqual(len(set(hrefs['same'])), 1)
+        self.assertEqual(len(set(hrefs['hundred'])), 100)
+        self.assertEqual(self.shortened_urls(activity), {
+                "Same": 2, "Hundred": 101,
+                "Distinct": 0, "Broken": 0, "Nowhere": 0,
+                })
+        states = outcomes(activity)
+        self.assertEqual(states["Distinct"][0], 'failed')
+        self.assertIn(
+            'The e-mail has more than 100 different links',
+            states["Distinct"][1])
+        self.assertIn('ZeroDivisionError', states["Broken"][1])
+        self.assertIn('is not valid', states["Nowhere"][1])
+
+    @with_transaction()
+    def test_links_limit(self):
+        "automation_max_links sets how many different links an e-mail has"
+        create_party("Ten", 'ten@example.com')
+        create_party("Eleven", 'eleven@example.com')
+        activity = create_scenario(template=(
+                '<p xmlns:py="http://genshi.edgewall.org/"><a py:for="i in '
+                'range(10 if record.name == \'Ten\' else 11)" '
+                'href="https://shop.example.com/${i}">Shop</a></p>'))
+        set_marketing_config(self, 'automation_max_links', '10')
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, ['ten@example.com'])
+        self.assertEqual(
+            self.shortened_urls(activity), {"Ten": 11, "Eleven": 0})
+        self.assertIn(
+            'more than 10 different links', outcomes(activity)["Eleven"][1])
+
+    @with_transaction()
+    def test_size_with_urls(self):
+        """The size of an e-mail is checked with the URLs of its links: one
+        that grows over it fails alone, without shortened URLs"""
+        create_party("Small", 'small@example.com', code='1')
+        grown = create_party("Grown", 'grown@example.com', code='100')
+        activity = create_scenario(template=(
+                '<p xmlns:py="http://genshi.edgewall.org/"><a py:for="i in '
+                'range(int(record.code))" '
+                'href="https://a.example.com/${i}">S</a></p>'))
+        # The 100 links fit with their placeholders, not with their URLs
+        set_marketing_config(self, 'automation_render_size', '7000')
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, ['small@example.com'])
+        (_, message), = messages
+        url, = lxml_html.fromstring(html_part(message)).xpath('//a/@href')
+        # Longer than a placeholder (https://<16 digits>.invalid/<index>)
+        self.assertGreater(len(url), 45)
+        # Without shortened URLs, it fits
+        activity.preview_email(grown)
+        self.assertEqual(
+            self.shortened_urls(activity), {'1': 2, '100': 0})
+        state, error = outcomes(activity)['100']
+        self.assertEqual(state, 'failed')
+        self.assertIn('larger than 7000 characters', error)
+
     @with_transaction()
     def test_denial_of_service(self):
         """Endless and huge renders fail alone within the limits, the others

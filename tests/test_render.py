@@ -280,6 +280,48 @@ class LinksTestCase(unittest.TestCase):
                     (error.reason, error.name, error.line),
                     ('link', 'javascript:', 2))
 
+    def test_identical_links(self):
+        "The identical links of an e-mail are converted once"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<p %s><a py:for="i in range(10000)" '
+            'href="https://shop.example.com/">Shop</a>'
+            '<a href="https://blog.example.com/">Blog</a></p>' % NAMESPACE,
+            convert_href=converter)
+        self.assertEqual(
+            converter.hrefs,
+            ['https://shop.example.com/', 'https://blog.example.com/'])
+        hrefs = lxml_html.fromstring(html).xpath('//a/@href')
+        self.assertEqual(len(hrefs), 10001)
+        self.assertEqual(set(hrefs[:-1]), {'https://short.example.com/1'})
+
+    def test_links_limit(self):
+        "An e-mail may have as many different links as its limit, not more"
+        source = (
+            '<p %s><a py:for="i in range(record.count)" '
+            'href="https://shop.example.com/${i}">Shop</a>'
+            '<a py:for="i in range(10)" href="https://shop.example.com/0">'
+            'Shop</a></p>' % NAMESPACE)
+        converter = RecordingConverter()
+        render.render(
+            render.title_template("Title"), render.body_template(source),
+            {'record': Data(count=20)}, converter, unsubscribe,
+            limits=Limits(links=20))
+        self.assertEqual(len(converter.hrefs), 20)
+        for count in [21, 10000]:
+            with self.subTest(count=count):
+                converter = RecordingConverter()
+                with self.assertRaises(render.RenderError) as context:
+                    render.render(
+                        render.title_template("Title"),
+                        render.body_template(source),
+                        {'record': Data(count=count)}, converter,
+                        unsubscribe, limits=Limits(links=20))
+                self.assertEqual(
+                    (context.exception.part, context.exception.error.reason),
+                    ('body', 'links'))
+                self.assertEqual(len(converter.hrefs), 20)
+
     def test_first_href(self):
         "The first href of a link is the one converted, as browsers do"
         _, html, _ = render_body(
