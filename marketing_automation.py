@@ -129,7 +129,8 @@ def template_reason(error, line=None):
         reason = gettext(
             'marketing_automation.msg_template_' + error.reason,
             name=_bounded(error.name), size=limits.size,
-            timeout=limits.timeout, links=limits.links)
+            timeout=limits.timeout, links=limits.links,
+            subject=render.SUBJECT_SIZE)
         line = line or error.line
     elif isinstance(error, TemplateSyntaxError):
         reason = gettext(

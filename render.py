@@ -35,6 +35,10 @@ from trytond.tools.email_ import set_from_header
 from . import sandbox
 from .sandbox import Limits, SandboxError
 
+# The longest subject: the mail clients show its first 40 to 80 characters,
+# and Outlook and Exchange keep only 255 of them; a longer one comes from a
+# template that writes more than it means (a loop, a description…)
+SUBJECT_SIZE = 255
 # The href of the unsubscribe links, alone or followed by | and the URL to go
 # to after unsubscribing
 UNSUBSCRIBE = 'unsubscribe'
@@ -376,14 +380,16 @@ def render(
     limits = limits or Limits()
     subject = _render_part(
         'title', lambda: title.generate(**context), limits)
-    subject = ' '.join(subject.split())
+    # No message may carry NUL characters, nor can the archive store them
+    subject = ' '.join(subject.replace('\x00', '').split())
+    if len(subject) > SUBJECT_SIZE:
+        raise RenderError('title', SandboxError('subject'))
     html = _render_part(
         'body', lambda: body.generate(**context).filter(
             convert_links(convert_href, unsubscribe_href, image_url, limits),
             _limit_depth),
         limits, method='html')
-    # No message may carry NUL characters, nor can the archive store them
-    subject, html = subject.replace('\x00', ''), html.replace('\x00', '')
+    html = html.replace('\x00', '')
     try:
         text = html_to_text(html, limits)
         limits.check_size(len(text))
@@ -509,20 +515,26 @@ def encode_address(address):
 # The longest word of a header that is sent as it is, below the limit of
 # 998 characters of the lines of SMTP
 LONGEST_WORD = 900
+# The length of the lines of the headers
+HEADER_LINE = 78
 
 
 def encode_header(text, name):
-    """Return the text of the header name encoded and folded in lines of 78
-    characters (encoded words for non-ASCII text and long words)
+    """Return the text of the header name encoded and folded in lines of
+    HEADER_LINE characters (encoded words for non-ASCII text and long words)
 
     The policies of the e-mail package lose the spaces between the encoded
     words that they fold, email.header does not."""
     text = header_text(text)
+    words = text.split()
     charset = 'us-ascii'
-    if not text.isascii() or any(
-            len(w) > LONGEST_WORD for w in text.split()):
+    if not text.isascii() or any(len(w) > LONGEST_WORD for w in words) or (
+            # A first word longer than the first line would be folded
+            # before it, and read back after a space
+            words and len(words[0]) > HEADER_LINE - len(name) - 2):
         charset = 'utf-8'
-    return Header(text, charset, header_name=name).encode(maxlinelen=78)
+    return Header(text, charset, header_name=name).encode(
+        maxlinelen=HEADER_LINE)
 
 
 def address_text(name, address):

@@ -71,6 +71,7 @@ class SandboxError(Exception):
     - 'css': a value written in CSS that is not a text nor a number,
     - 'link': a link of a scheme that runs a script or shows a page,
     - 'links': more different links than the limit,
+    - 'subject': a subject longer than its limit,
     - 'unsubscribe': an unsubscribe link not written as it is."""
 
     def __init__(self, reason, name='', line=None):

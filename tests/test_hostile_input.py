@@ -241,19 +241,24 @@ class HostileInputTestCase(unittest.TestCase):
 
     @with_transaction()
     def test_long_subjects(self):
-        "Long subjects are folded and read back whole"
+        """Subjects up to the limit are folded and read back whole, longer
+        ones fail alone"""
         pool = Pool()
         Email = pool.get('ir.email')
         subjects = {
-            'ascii': ' '.join(["Spring sale"] * 150),
-            'unicode': ' '.join(["Été à Zürich"] * 60),
-            'word': "x" * 1500,
+            'ascii': ("Spring sale " * 24)[:render.SUBJECT_SIZE],
+            'unicode': ("Été à Zürich " * 20)[:render.SUBJECT_SIZE],
+            'word': "x" * render.SUBJECT_SIZE,
             }
-        for name in subjects:
+        longer = {
+            'over': "x" * (render.SUBJECT_SIZE + 1),
+            'loop': ' '.join(["Spring sale"] * 150),
+            }
+        for name in [*subjects, *longer]:
             create_party(name, '%s@example.com' % name)
         activity = create_scenario(
             title='${ {%s}[record.name] }' % ', '.join(
-                '%r: %r' % i for i in subjects.items()))
+                '%r: %r' % i for i in {**subjects, **longer}.items()))
 
         messages = self.run_process()
 
@@ -262,9 +267,19 @@ class HostileInputTestCase(unittest.TestCase):
                 for _, m in messages},
             subjects)
         self.assertEqual(
-            {e.subject for e in Email.search([])}, set(subjects.values()))
+            {len(s) for s in subjects.values()}, {render.SUBJECT_SIZE})
         self.assertEqual(
-            {s for s, _ in outcomes(activity).values()}, {'done'})
+            {e.subject for e in Email.search([])}, set(subjects.values()))
+        states = outcomes(activity)
+        for name in subjects:
+            self.assertEqual(states[name], ('done', None))
+        for name in longer:
+            state, error = states[name]
+            self.assertEqual(state, 'failed')
+            self.assertIn('The field "E-Mail Subject"', error)
+            self.assertIn(
+                'The subject is longer than %s characters'
+                % render.SUBJECT_SIZE, error)
 
     @with_transaction()
     def test_template_attacks(self):

@@ -96,6 +96,20 @@ class TitleTestCase(unittest.TestCase):
             self.render_title("Hi ${record.name}", record=record),
             "Hi Tom & <Jerry>")
 
+    def test_longest(self):
+        "A subject of up to SUBJECT_SIZE characters, spaces collapsed"
+        subject = "x" * render.SUBJECT_SIZE
+        self.assertEqual(
+            self.render_title("${record.name}\n  ", record=Data(
+                    name=subject)), subject)
+        for name in [subject + "x", subject + " x"]:
+            with self.subTest(name=name):
+                with self.assertRaises(render.RenderError) as context:
+                    self.render_title("${record.name}", record=Data(name=name))
+                self.assertEqual(
+                    (context.exception.part, context.exception.error.reason),
+                    ('title', 'subject'))
+
     def test_dollar_sign(self):
         "A dollar not followed by an expression stays"
         self.assertEqual(self.render_title("Save $5 now"), "Save $5 now")
@@ -936,6 +950,15 @@ class MessageTestCase(unittest.TestCase):
             'jerome@example.com', subject, '<p/>', '')
         parsed = self.parse(msg)
         self.assertEqual(parsed['Subject'], subject)
+
+    def test_long_word_subject(self):
+        "A subject of one long word reads back without a space before it"
+        for subject in ["x" * 70, "x" * 100, "x" * render.SUBJECT_SIZE]:
+            with self.subTest(length=len(subject)):
+                parsed = self.parse(render.message(
+                        'sender@example.com', 'sender@example.com',
+                        'jerome@example.com', subject, '<p/>', ''))
+                self.assertEqual(parsed['Subject'], subject)
 
     def test_rendered_message(self):
         "The parts of render() make a message that reads back"
