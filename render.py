@@ -455,8 +455,8 @@ DOT_ATOM_ADDRESS = re.compile('%s@%s' % (_DOT_ATOM, _DOT_ATOM))
 # name is quoted when it has the characters that separate the addresses and
 # groups of a list
 MAILBOX = re.compile(
-    r'\s*(?:(?P<name>"(?:[^"\\]|\\.)*"|[^"()<>\[\]:;@\\,]*?)\s*'
-    r'<(?P<address>[^<>]*)>|(?P<bare>[^\s<>"]+))\s*')
+    r'(?P<name>"(?:[^"\\]|\\.)*"\s*|[^"()<>\[\]:;@\\,]*)'
+    r'<(?P<address>[^<>]*)>|(?P<bare>[^\s<>"]+)')
 
 
 def mailbox(value):
@@ -465,10 +465,10 @@ def mailbox(value):
     break, an address with ASCII before the "@"
 
     Raise AddressError otherwise."""
-    match = MAILBOX.fullmatch(value or '')
+    match = MAILBOX.fullmatch((value or '').strip())
     if not match or CONTROLS.search(value):
         raise AddressError(value)
-    name = match.group('name') or ''
+    name = (match.group('name') or '').strip()
     if name.startswith('"'):
         name = re.sub(r'\\(.)', r'\1', name[1:-1])
     address = match.group('address') or match.group('bare')
