@@ -583,8 +583,9 @@ class HostileInputTestCase(unittest.TestCase):
                 'range(50)" href="https://shop.example.com/${i}">Shop</a>'
                 '${1 / 0}</p>'
                 '<a href="unsubscribe">Unsubscribe</a></div>'))
-        # Large enough for 10,000 links
+        # Large enough for 10,000 links, also on a loaded machine
         set_marketing_config(self, 'automation_render_size', str(10 ** 7))
+        set_marketing_config(self, 'automation_render_timeout', '60')
 
         messages = self.run_process()
 

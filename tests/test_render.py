@@ -297,11 +297,15 @@ class LinksTestCase(unittest.TestCase):
     def test_identical_links(self):
         "The identical links of an e-mail are converted once"
         converter = RecordingConverter()
-        _, html, _ = render_body(
-            '<p %s><a py:for="i in range(10000)" '
-            'href="https://shop.example.com/">Shop</a>'
-            '<a href="https://blog.example.com/">Blog</a></p>' % NAMESPACE,
-            convert_href=converter)
+        _, html, _ = render.render(
+            render.title_template("Title"), render.body_template(
+                '<p %s><a py:for="i in range(10000)" '
+                'href="https://shop.example.com/">Shop</a>'
+                '<a href="https://blog.example.com/">Blog</a></p>'
+                % NAMESPACE),
+            {}, converter, unsubscribe,
+            # Within the time of a loaded machine
+            limits=Limits(timeout=60))
         self.assertEqual(
             converter.hrefs,
             ['https://shop.example.com/', 'https://blog.example.com/'])
