@@ -16,6 +16,10 @@ class TemplateError(ValidationError):
     pass
 
 
+class FromError(ValidationError):
+    pass
+
+
 class EventError(ValidationError):
     pass
 

@@ -42,7 +42,7 @@ from . import access, delivery, render, sandbox, web
 from .common import in_max
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
-    HoldoutError, TemplateError, TextError)
+    FromError, HoldoutError, TemplateError, TextError)
 from .sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
@@ -94,17 +94,24 @@ def render_limits():
             default=sandbox.DEFAULT_TIMEOUT),
         size=config.getint(
             'marketing', 'automation_render_size',
-            default=sandbox.DEFAULT_SIZE))
+            default=sandbox.DEFAULT_SIZE),
+        links=config.getint(
+            'marketing', 'automation_max_links',
+            default=sandbox.DEFAULT_LINKS))
+
+
+def _bounded(text, size=200):
+    "Return text cut to size characters: templates and records make it"
+    return text if len(text) <= size else text[:size - 1] + '…'
 
 
 def _exception_text(exception):
     "Return the text of an exception raised by a template, in bounded size"
     if all(isinstance(a, (str, int, float)) for a in exception.args):
-        text = str(exception)
+        text = _bounded(str(exception))
     else:
         # The arguments come from the template and may be anything
         text = ''
-    text = text[:200] if len(text) <= 200 else text[:199] + '…'
     return type(exception).__name__ + (': ' + text if text else '')
 
 
@@ -114,7 +121,9 @@ def template_reason(error, line=None):
         limits = render_limits()
         reason = gettext(
             'marketing_automation.msg_template_' + error.reason,
-            name=error.name, size=limits.size, timeout=limits.timeout)
+            name=_bounded(error.name), size=limits.size,
+            timeout=limits.timeout, links=limits.links,
+            subject=render.SUBJECT_SIZE)
         line = line or error.line
     elif isinstance(error, TemplateSyntaxError):
         reason = gettext(
@@ -1107,6 +1116,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         cls.check_delay(activities, field_names)
         cls.check_event(activities, field_names)
         cls.check_email(activities, field_names)
+        cls.check_email_from(activities, field_names)
 
     @classmethod
     def check_condition(cls, activities, field_names=None):
@@ -1188,6 +1198,23 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                             field=cls.__names__(field_name)['field'],
                             exception=template_reason(exception))
                         ) from exception
+
+    @classmethod
+    def check_email_from(cls, activities, field_names=None):
+        "Check that the From, in the language of the context, is one mailbox"
+        if field_names and 'email_from' not in field_names:
+            return
+        for activity in activities:
+            if not activity.email_from:
+                continue
+            try:
+                render.mailbox(activity.email_from)
+            except render.AddressError as error:
+                raise FromError(gettext(
+                        'marketing_automation.msg_activity_invalid_email_from',
+                        activity=activity.rec_name,
+                        field=cls.__names__('email_from')['field'],
+                        value=activity.email_from)) from error
 
     @classmethod
     def copy(cls, activities, default=None):
@@ -1402,9 +1429,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return 20
 
     def _email_messages(self, record_activities, sender, templates, failures):
-        """Yield the record activities and the Outgoing of their e-mail,
+        """Return the record activities and the Outgoing of their e-mail,
         with their links shortened, and add to failures the record activities
-        that fail"""
+        that fail
+
+        Only the e-mails that do not fail keep shortened URLs."""
         links = web.ShortenedLinks(self.scenario.email_open_tracking)
         rendered = []
         for record_activity in record_activities:
@@ -1412,58 +1441,74 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 outgoing = self._render_email_of(
                     record_activity, links, templates)
             except Exception as exception:
+                links.discard(record_activity)
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
             if outgoing:
                 rendered.append((record_activity, outgoing))
         links.shorten()
+        messages, failed = [], []
         for record_activity, outgoing in rendered:
-            outgoing = outgoing._replace(
-                html=links.replace(outgoing.html),
-                text=links.replace(outgoing.text))
             try:
-                msg, address, smtputf8 = self._email_message(
-                    sender, outgoing)
+                outgoing = self._with_urls(outgoing, links)
+                outgoing = outgoing._replace(
+                    msg=self._email_message(sender, outgoing))
             except Exception as exception:
+                failed.append(record_activity)
                 failures[record_activity] = Failure(
                     self.email_error(exception, record_activity), False)
                 continue
-            yield record_activity, outgoing._replace(
-                msg=msg, address=address, smtputf8=smtputf8)
+            messages.append((record_activity, outgoing))
+        links.delete(failed)
+        return messages
+
+    @staticmethod
+    def _with_urls(outgoing, links):
+        """Return the Outgoing e-mail with the URLs of its links, within the
+        size of the render"""
+        html, text = links.replace(outgoing.html), links.replace(outgoing.text)
+        size = render_limits().size
+        if len(html) > size or len(text) > size:
+            raise render.RenderError('body', SandboxError('size'))
+        return outgoing._replace(html=html, text=text)
 
     def _render_email_of(self, record_activity, links, templates):
-        """Return the Outgoing e-mail of the record activity, without its
-        message, or None when its record has no address"""
+        """Return the Outgoing e-mail of the record activity, with its
+        address encoded and without its message, or None when its record has
+        no address"""
         record = record_activity.record.record
         contact = record.marketing_email
         if not contact or not contact.email:
             return
+        # Before the render, which records the links of the e-mail
+        address, smtputf8 = render.encode_address(contact.email)
         party = record._marketing_party
         # The party read with the batch of records, when it is the contact's
         name = (party if party == contact.party else contact.party).rec_name
         from_, subject, html, text = self.render_email(
             record,
             partial(links.convert_href, record_activity),
+            partial(links.unsubscribe_href, record_activity),
             links.image_url(record_activity), templates)
         # What the archive needs, read before the shortened URLs are created
         # as creating clears the values read
         return Outgoing(
             str(record), record_activity.record.id, contact.email, name,
             from_, subject, html, text,
-            record_activity.record.list_unsubscribe)
+            record_activity.record.list_unsubscribe,
+            address=address, smtputf8=smtputf8)
 
     @staticmethod
     def _email_message(sender, outgoing):
-        """Return the message of the Outgoing e-mail, the address to send it
-        to and whether it needs SMTPUTF8"""
-        address, smtputf8 = render.encode_address(outgoing.email)
+        "Return the message of the Outgoing e-mail"
         msg = render.message(
-            sender, outgoing.from_ or sender, (outgoing.name, address),
+            sender, outgoing.from_ or sender,
+            (outgoing.name, outgoing.address),
             outgoing.subject, outgoing.html, outgoing.text)
         msg['List-Unsubscribe'] = outgoing.list_unsubscribe
         msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
-        return msg, address, smtputf8
+        return msg
 
     def email_error(self, exception, record_activity):
         "Return the message of the exception raised to send an e-mail"
@@ -1497,9 +1542,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                         outgoing.msg['Message-ID']),
                     } for outgoing in sent])
 
-    def render_email(self, record, convert_href, image_url, templates=None):
+    def render_email(
+            self, record, convert_href, unsubscribe_href, image_url,
+            templates=None):
         """Return the from, subject, HTML and text of the e-mail to record
-        in its language
+        in its language, its links converted (see render.convert_links)
 
         templates caches the compiled templates by language."""
         if templates is None:
@@ -1512,7 +1559,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 access.identity():
             subject, html, text = render.render(
                 title, body, self.email_context(record),
-                convert_href, image_url, render_limits())
+                convert_href, unsubscribe_href, image_url, render_limits())
         return from_, subject, html, text
 
     def render_error(self, error, record):
@@ -1527,14 +1574,12 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
     def preview_email(self, record):
         """Return the from, subject, HTML and text of the e-mail to record
         with links that record nothing"""
-        def convert_href(href):
-            unsubscribe, _ = render.unsubscribe_next(href)
-            if unsubscribe:
-                # A link to the page of the unknown records
-                return web.database_url('unsubscribe')
-            return href
+        def unsubscribe_href(next_):
+            # A link to the page of the unknown records
+            return web.database_url('unsubscribe')
         return self.render_email(
-            record, convert_href, web.empty_image_url())
+            record, lambda href: href, unsubscribe_href,
+            web.empty_image_url())
 
     def send_test(self, record, email):
         "Send the e-mail to record as a test to the address email"

@@ -11,6 +11,8 @@ limits of the render.
 import ast
 import base64
 import datetime
+import functools
+import itertools
 import random
 import re
 import warnings
@@ -22,7 +24,7 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 import html2text
 import idna
-from genshi.core import END, START, Attrs, QName
+from genshi.core import END, START, TEXT, Attrs, QName
 from genshi.template import (
     MarkupTemplate, NewTextTemplate, TemplateNotFound, TemplateSyntaxError)
 from genshi.template.base import EXEC, INCLUDE, SUB
@@ -33,7 +35,26 @@ from trytond.tools.email_ import set_from_header
 from . import sandbox
 from .sandbox import Limits, SandboxError
 
+# The longest subject: the mail clients show its first 40 to 80 characters,
+# and Outlook and Exchange keep only 255 of them; a longer one comes from a
+# template that writes more than it means (a loop, a description…)
+SUBJECT_SIZE = 255
+# The href of the unsubscribe links, alone or followed by | and the URL to go
+# to after unsubscribing
 UNSUBSCRIBE = 'unsubscribe'
+# The attribute of the unsubscribe links written in the templates, in a
+# namespace that no template may use, whose value is the next URL
+UNSUBSCRIBE_LINK = QName(
+    'http://www.tryton.org/marketing_automation}unsubscribe')
+# The schemes of the links that are shortened, and of those that run a
+# script or show a page of their own, which are refused; the links of other
+# schemes (mailto:, tel:…) and the relative ones are kept as they are
+SHORTENED_SCHEMES = {'http', 'https'}
+REFUSED_SCHEMES = {'javascript', 'vbscript', 'data'}
+SCHEME = re.compile(r'([A-Za-z][A-Za-z0-9+.-]*):')
+# What browsers strip from the ends of a URL, and remove from all of it
+URL_STRIPPED = ''.join(map(chr, range(0x21)))
+URL_REMOVED = re.compile('[\t\n\r]')
 # The file name of the compiled expressions, to find their line in errors
 FILENAME = '<template>'
 
@@ -70,10 +91,12 @@ def _events(stream):
 
 def _stand_alone(template):
     """Refuse the templates that include others (or files of the server),
-    run code blocks, which Genshi allows on one line in text templates, or
-    match paths, whose regular expressions run unbounded"""
+    run code blocks, which Genshi allows on one line in text templates,
+    match paths, whose regular expressions run unbounded, or have scripts"""
     for kind, data, pos in _events(template.stream):
-        if kind is INCLUDE:
+        if kind is START:
+            _check_scripts(*data, pos[1])
+        elif kind is INCLUDE:
             raise TemplateSyntaxError(
                 "Including templates is not allowed", *pos[:2])
         elif kind is EXEC:
@@ -82,6 +105,17 @@ def _stand_alone(template):
                 isinstance(d, MatchDirective) for d in data[0]):
             raise SandboxError('construct', 'py:match', pos[1])
     return template
+
+
+def _check_scripts(tag, attrs, line):
+    """Refuse the <script> elements and the event handler attributes: an
+    e-mail runs no script (the mail clients remove them), and Genshi writes
+    the values of the expressions in a <script> as they are"""
+    if tag.localname.lower() == 'script':
+        raise SandboxError('script', '<%s>' % tag.localname, line)
+    for name, _ in attrs:
+        if sandbox.is_event_handler(name.localname):
+            raise SandboxError('script', name.localname, line)
 
 
 # The code blocks of the text templates, on which Genshi fails with an
@@ -142,17 +176,72 @@ def title_template(source):
 
 def body_template(source):
     "Return the compiled template of an HTML body"
-    return _compile(MarkupTemplate, source)
+    template = _compile(MarkupTemplate, source)
+    _prepare_links(template.stream)
+    return template
 
 
-def unsubscribe_next(href):
-    """Return (True, next) when href is an unsubscribe link,
-    next being the URL to go after unsubscribing or None"""
-    if href == UNSUBSCRIBE:
-        return True, None
-    if href.startswith(UNSUBSCRIBE + '|'):
-        return True, href[len(UNSUBSCRIBE) + 1:] or None
-    return False, None
+def _is_unsubscribe(href):
+    "Tell if the text starts as an unsubscribe link"
+    return href == UNSUBSCRIBE or href.startswith(UNSUBSCRIBE + '|')
+
+
+def _is_href(name):
+    # Browsers read the names of the attributes in any case
+    return name.lower() == 'href'
+
+
+def _prepare_links(stream):
+    """Mark the unsubscribe links that the template writes as they are, with
+    the URL to go to after unsubscribing: they are the only ones, no value
+    of a record may become one nor its next URL, which the link signs.
+    Refuse the links of the refused schemes that it writes as they are."""
+    for index, (kind, data, pos) in enumerate(stream):
+        if kind is SUB:
+            _prepare_links(data[1])
+        elif kind is START:
+            tag, attrs = data
+            for name, _ in attrs:
+                if name.namespace == UNSUBSCRIBE_LINK.namespace:
+                    raise SandboxError('attribute_name', name, pos[1])
+            href = next((v for n, v in attrs if _is_href(n)), None)
+            if tag.localname.lower() != 'a' or href is None:
+                continue
+            if isinstance(href, list):
+                # The text up to the first expression
+                text = ''.join(
+                    d for k, d, _ in itertools.takewhile(
+                        lambda e: e[0] is TEXT, href))
+                if _is_unsubscribe(text):
+                    raise SandboxError('unsubscribe', '', pos[1])
+            elif _is_unsubscribe(href):
+                next_ = href[len(UNSUBSCRIBE) + 1:]
+                if next_ and link_scheme(next_) not in SHORTENED_SCHEMES:
+                    raise SandboxError('unsubscribe', '', pos[1])
+                attrs = Attrs([(n, v) for n, v in attrs if not _is_href(n)])
+                stream[index] = kind, (
+                    tag, attrs | [(UNSUBSCRIBE_LINK, next_)]), pos
+            else:
+                _check_scheme(href, pos[1])
+
+
+def _check_scheme(href, line=None):
+    "Refuse href of a refused scheme and return its scheme"
+    scheme = link_scheme(href)
+    if scheme in REFUSED_SCHEMES:
+        raise SandboxError('link', scheme + ':', line)
+    return scheme
+
+
+def link_scheme(href):
+    "Return the scheme of href in lowercase, None for a relative link"
+    match = SCHEME.match(browser_href(href))
+    return match.group(1).lower() if match else None
+
+
+def browser_href(href):
+    "Return href as browsers follow it"
+    return URL_REMOVED.sub('', href).strip(URL_STRIPPED)
 
 
 def _tracking_image(url, pos):
@@ -165,20 +254,33 @@ def _tracking_image(url, pos):
     yield END, QName('img'), pos
 
 
-def convert_links(convert_href, image_url=None):
-    """Return a Genshi filter that replaces each <a href> by convert_href(href)
-    and adds an image of image_url at the end of <body>"""
+def convert_links(convert_href, unsubscribe_href, image_url=None, limits=None):
+    """Return a Genshi filter that replaces the href of each <a>: by
+    unsubscribe_href(next) for the unsubscribe links of the template, by
+    convert_href(href) for the http and https links; and that adds an image
+    of image_url at the end of <body>
+
+    Each different href is converted once, and no more than limits.links of
+    them; the links of the refused schemes are refused."""
+    limits = limits or Limits()
+    converted = {}
+
+    def convert(href):
+        if href not in converted:
+            if len(converted) >= limits.links:
+                raise SandboxError('links')
+            converted[href] = convert_href(href)
+        return converted[href]
+
+    # The template writes them, with few different next URLs
+    unsubscribe = functools.cache(unsubscribe_href)
+
     def filter_(stream):
         image_added = image_url is None
         pos = (None, -1, -1)
         for kind, data, pos in stream:
-            if kind is START:
-                tag, attrs = data
-                href = attrs.get('href')
-                if tag.localname == 'a' and href:
-                    attrs = (attrs - 'href') | [
-                        (QName('href'), convert_href(href))]
-                    data = tag, attrs
+            if kind is START and data[0].localname.lower() == 'a':
+                data = data[0], _converted_link(data[1], convert, unsubscribe)
             elif (kind is END and data.localname == 'body'
                     and not image_added):
                 yield from _tracking_image(image_url, pos)
@@ -187,6 +289,24 @@ def convert_links(convert_href, image_url=None):
         if not image_added:
             yield from _tracking_image(image_url, pos)
     return filter_
+
+
+def _converted_link(attrs, convert_href, unsubscribe_href):
+    "Return the attributes of a link with its href converted"
+    if UNSUBSCRIBE_LINK in attrs:
+        href = unsubscribe_href(attrs.get(UNSUBSCRIBE_LINK) or None)
+    else:
+        # Browsers follow the first href
+        href = next((v for n, v in attrs if _is_href(n)), None)
+        if not href:
+            return attrs
+        href = browser_href(href)
+        if _check_scheme(href) in SHORTENED_SCHEMES:
+            href = convert_href(href)
+    return Attrs([
+            (n, v) for n, v in attrs
+            if not _is_href(n) and n != UNSUBSCRIBE_LINK]) | [
+        (QName('href'), href)]
 
 
 def error_line(exception):
@@ -249,21 +369,27 @@ def _render_part(part, generate, limits, method=None):
         raise RenderError(part, exception, error_line(exception)) from None
 
 
-def render(title, body, context, convert_href, image_url=None, limits=None):
+def render(
+        title, body, context, convert_href, unsubscribe_href, image_url=None,
+        limits=None):
     """Render the compiled title and body templates with context within
-    limits (by default those of Limits)
+    limits (by default those of Limits), converting the links with
+    convert_href and unsubscribe_href (see convert_links)
 
     Return the subject, the HTML and the plain text or raise RenderError."""
     limits = limits or Limits()
     subject = _render_part(
         'title', lambda: title.generate(**context), limits)
-    subject = ' '.join(subject.split())
+    # No message may carry NUL characters, nor can the archive store them
+    subject = ' '.join(subject.replace('\x00', '').split())
+    if len(subject) > SUBJECT_SIZE:
+        raise RenderError('title', SandboxError('subject'))
     html = _render_part(
         'body', lambda: body.generate(**context).filter(
-            convert_links(convert_href, image_url), _limit_depth),
+            convert_links(convert_href, unsubscribe_href, image_url, limits),
+            _limit_depth),
         limits, method='html')
-    # No message may carry NUL characters, nor can the archive store them
-    subject, html = subject.replace('\x00', ''), html.replace('\x00', '')
+    html = html.replace('\x00', '')
     try:
         text = html_to_text(html, limits)
         limits.check_size(len(text))
@@ -325,6 +451,34 @@ _DOT_ATOM = r'%s(?:\.%s)*' % (_ATOM, _ATOM)
 DOT_ATOM_ADDRESS = re.compile('%s@%s' % (_DOT_ATOM, _DOT_ATOM))
 
 
+# One mailbox: an address, or a name and an address in angle brackets; the
+# name is quoted when it has the characters that separate the addresses and
+# groups of a list
+MAILBOX = re.compile(
+    r'(?P<name>"(?:[^"\\]|\\.)*"\s*|[^"()<>\[\]:;@\\,]*)'
+    r'<(?P<address>[^<>]*)>|(?P<bare>[^\s<>"]+)')
+
+
+def mailbox(value):
+    """Return the name and the address of value if it is one mailbox, as
+    the From of the e-mails must be: no list of addresses, no group, no line
+    break, an address with ASCII before the "@"
+
+    Raise AddressError otherwise."""
+    match = MAILBOX.fullmatch((value or '').strip())
+    if not match or CONTROLS.search(value):
+        raise AddressError(value)
+    name = (match.group('name') or '').strip()
+    if name.startswith('"'):
+        name = re.sub(r'\\(.)', r'\1', name[1:-1])
+    address = match.group('address') or match.group('bare')
+    _, smtputf8 = encode_address(address)
+    if smtputf8:
+        # Only the recipients that need it get SMTPUTF8
+        raise AddressError(value)
+    return name, address
+
+
 def header_text(value):
     "Return value on one line, without control characters"
     return ' '.join(CONTROLS.sub(' ', value or '').split())
@@ -361,20 +515,26 @@ def encode_address(address):
 # The longest word of a header that is sent as it is, below the limit of
 # 998 characters of the lines of SMTP
 LONGEST_WORD = 900
+# The length of the lines of the headers
+HEADER_LINE = 78
 
 
 def encode_header(text, name):
-    """Return the text of the header name encoded and folded in lines of 78
-    characters (encoded words for non-ASCII text and long words)
+    """Return the text of the header name encoded and folded in lines of
+    HEADER_LINE characters (encoded words for non-ASCII text and long words)
 
     The policies of the e-mail package lose the spaces between the encoded
     words that they fold, email.header does not."""
     text = header_text(text)
+    words = text.split()
     charset = 'us-ascii'
-    if not text.isascii() or any(
-            len(w) > LONGEST_WORD for w in text.split()):
+    if not text.isascii() or any(len(w) > LONGEST_WORD for w in words) or (
+            # A first word longer than the first line would be folded
+            # before it, and read back after a space
+            words and len(words[0]) > HEADER_LINE - len(name) - 2):
         charset = 'utf-8'
-    return Header(text, charset, header_name=name).encode(maxlinelen=78)
+    return Header(text, charset, header_name=name).encode(
+        maxlinelen=HEADER_LINE)
 
 
 def address_text(name, address):

@@ -26,10 +26,10 @@ from contextvars import ContextVar
 from decimal import Decimal
 from types import GeneratorType, SimpleNamespace
 
-from genshi.core import Stream
-from genshi.template.base import EXPR, START, SUB
+from genshi.core import END, START, Stream
+from genshi.template.base import EXPR, SUB
 from genshi.template.directives import (
-    ContentDirective, ForDirective, ReplaceDirective)
+    AttrsDirective, ContentDirective, ForDirective, ReplaceDirective)
 from genshi.template.eval import (
     Code, ExpressionASTTransformer, LookupBase)
 
@@ -38,6 +38,8 @@ __all__ = ['SandboxError', 'TemplateRecord', 'Limits', 'Lookup', 'DATETIME',
 
 DEFAULT_TIMEOUT = 5
 DEFAULT_SIZE = 1_000_000
+# The different links of an e-mail, each recorded as a shortened URL
+DEFAULT_LINKS = 100
 # How much a render may build in all (characters, items and steps), as a
 # multiple of the size limit: it bounds the memory of the worker
 WORK_FACTOR = 10
@@ -62,7 +64,15 @@ class SandboxError(Exception):
     - 'access': a record or field that the template may not read,
     - 'operation': an operation that templates may not do,
     - 'size': something too large,
-    - 'time': a render that took too long."""
+    - 'time': a render that took too long,
+    - 'script': a script, which e-mails may not run,
+    - 'attribute_name': a name of py:attrs that is not an attribute's,
+    - 'attrs_style': the style set by py:attrs, which would not be escaped,
+    - 'css': a value written in CSS that is not a text nor a number,
+    - 'link': a link of a scheme that runs a script or shows a page,
+    - 'links': more different links than the limit,
+    - 'subject': a subject longer than its limit,
+    - 'unsubscribe': an unsubscribe link not written as it is."""
 
     def __init__(self, reason, name='', line=None):
         super().__init__(reason, name, line)
@@ -144,9 +154,12 @@ def _function(value):
 class Limits:
     "The bounds of a render"
 
-    def __init__(self, timeout=DEFAULT_TIMEOUT, size=DEFAULT_SIZE):
+    def __init__(
+            self, timeout=DEFAULT_TIMEOUT, size=DEFAULT_SIZE,
+            links=DEFAULT_LINKS):
         self.timeout = timeout
         self.size = size
+        self.links = links
         self.deadline = time.monotonic() + timeout
         self.work = 0
 
@@ -293,6 +306,59 @@ def charged_result(value):
     joins the values written in an attribute before any output"""
     if isinstance(value, (str, bytes)):
         current().tick(len(value))
+    return value
+
+
+# The characters that a value written in CSS keeps: the others are escaped,
+# so that no value ends a string, a declaration, a rule or the <style>
+# element (Genshi writes its text as it is), nor opens a comment or a
+# function such as url()
+CSS_ESCAPED = re.compile(r'[^\w #%,.-]')
+
+
+def css_text(value):
+    """Return the text of the value of an expression written in CSS (in a
+    <style> element or a style attribute) escaped: a value, not rules"""
+    if value is None:
+        return value
+    if not isinstance(value, (str, int, float, Decimal, TemplateRecord)):
+        # Genshi would write the items of the others as they are, or the
+        # events of a py:def
+        raise SandboxError('css')
+    text = str(value)
+    limits = current()
+    limits.check_size(len(text))
+    text = CSS_ESCAPED.sub(lambda match: '\\%x ' % ord(match.group()), text)
+    limits.check_size(len(text))
+    return text
+
+
+# The attribute names that py:attrs may set, which Genshi writes as they
+# are: those of HTML
+ATTRIBUTE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_.:-]*')
+
+
+def is_event_handler(name):
+    "Tell if the attribute name is an event handler, whose value is a script"
+    return name.lower().startswith('on')
+
+
+def attributes(value):
+    """Return the attributes of py:attrs: pairs of names and values whose
+    names are valid, of no event handler nor of the style"""
+    value = directive_value(value)
+    if isinstance(value, dict):
+        value = list(value.items())
+    if isinstance(value, list):
+        for name, _ in value:
+            if not isinstance(name, str) or not ATTRIBUTE_NAME.fullmatch(
+                    name):
+                raise SandboxError('attribute_name', name if isinstance(
+                        name, str) else repr(name))
+            elif is_event_handler(name):
+                raise SandboxError('script', name)
+            elif name.lower() == 'style':
+                raise SandboxError('attrs_style', name)
     return value
 
 
@@ -475,6 +541,8 @@ class Lookup(LookupBase):
             '_function': _function,
             '_result': charged_result,
             '_data': directive_value,
+            '_css': css_text,
+            '_attrs': attributes,
             }
 
     @classmethod
@@ -961,29 +1029,49 @@ def _codes(value):
 
 # The guard of the values of the expressions of the directives: py:for
 # iterates its value within the limits, the written values may be macros,
-# no other may be
+# py:attrs gives attributes, no other may be a macro
 DIRECTIVE_GUARDS = {
     ForDirective: '_iterate',
     ContentDirective: '_result',
     ReplaceDirective: '_result',
+    AttrsDirective: '_attrs',
     }
 
 
-def _events(stream):
+def _is_style(name):
+    "Tell if the element or attribute name holds CSS, whatever its namespace"
+    return name.localname.lower() == 'style'
+
+
+def _events(stream, css=False):
     """Yield the values of the stream that may hold expressions with the
-    guard of their values"""
+    guard of their values: those written in CSS are escaped"""
+    styles = 0  # The <style> elements open in the stream
     for kind, data, pos in stream:
+        in_css = css or styles > 0
         if kind is EXPR:
-            yield '_result', data
+            yield '_css' if in_css else '_result', data
         elif kind is SUB:
             directives, substream = data
+            # The directives of a <style> element start its substream
+            on_style = bool(substream) and substream[0][0] is START and (
+                _is_style(substream[0][1][0]))
             for directive in directives:
-                yield DIRECTIVE_GUARDS.get(type(directive), '_data'), directive
-            yield from _events(substream)
+                guard = DIRECTIVE_GUARDS.get(type(directive), '_data')
+                if guard == '_result' and (in_css or (
+                            on_style
+                            and isinstance(directive, ContentDirective))):
+                    guard = '_css'
+                yield guard, directive
+            yield from _events(substream, in_css)
         elif kind is START:
-            for _, value in data[1]:
+            tag, attrs = data
+            for name, value in attrs:
                 if isinstance(value, list):
-                    yield from _events(value)
+                    yield from _events(value, _is_style(name))
+            styles += _is_style(tag)
+        elif kind is END:
+            styles -= _is_style(data)
 
 
 def _line(code, source):

@@ -8,6 +8,7 @@ import hmac
 import re
 from collections import defaultdict, namedtuple
 from functools import lru_cache
+from itertools import count
 from secrets import token_hex
 from urllib.parse import quote, urljoin
 
@@ -20,7 +21,7 @@ from trytond.url import http_host
 from trytond.wsgi import Base64Converter
 from trytond.modules.web_shortener.web import ALPHABET
 
-from . import machine, render
+from . import machine
 from .common import in_max
 
 SEPARATOR = '-'  # Not in the alphabet of the shortened ids
@@ -65,20 +66,29 @@ def _database_url(base, database_name, path):
 
 class ShortenedLinks:
     """The links and the image of a batch of e-mails, rendered as
-    placeholders then shortened at once"""
+    placeholders then shortened at once
+
+    The render of an e-mail converts each of its different links once and
+    no more of them than its limit, so that an e-mail has a bounded number
+    of shortened URLs: one per link, and one for its image."""
 
     def __init__(self, track_opens=True):
         self.prefix = 'https://%s.invalid/' % token_hex(8)
         self.track_opens = track_opens
-        self.links = []
-        self.urls = []
+        # The method and the URL of each placeholder, by record activity
+        self.links = defaultdict(dict)
+        self.indexes = count()
+        self.urls = {}
+        self.shortened_urls = {}
 
     def convert_href(self, record_activity, href):
         "Return the URL of href in the e-mail of the record activity"
-        unsubscribe, next_ = render.unsubscribe_next(href)
-        if unsubscribe:
-            return record_activity.record.get_unsubscribe_url(next_)
         return self._add(record_activity, CLICKED, href)
+
+    def unsubscribe_href(self, record_activity, next_):
+        """Return the URL of the unsubscribe link, going to next_, in the
+        e-mail of the record activity"""
+        return record_activity.record.get_unsubscribe_url(next_)
 
     def image_url(self, record_activity):
         """Return the URL of the image that records the open of the e-mail,
@@ -88,23 +98,49 @@ class ShortenedLinks:
 
     def _add(self, record_activity, method, url):
         "Return the placeholder of the shortened URL"
-        self.links.append((record_activity, method, url))
-        return self.prefix + str(len(self.links) - 1)
+        index = next(self.indexes)
+        self.links[record_activity][index] = method, url
+        return self.prefix + str(index)
+
+    def discard(self, record_activity):
+        "Forget the links of the e-mail of the record activity, which failed"
+        self.links.pop(record_activity, None)
 
     def shorten(self):
+        "Create the shortened URLs of the links"
         pool = Pool()
         ShortenedURL = pool.get('web.shortened_url')
-        if not self.links:
+        links = [
+            (record_activity, index, method, url)
+            for record_activity, placeholders in self.links.items()
+            for index, (method, url) in placeholders.items()]
+        self.links.clear()
+        if not links:
             # Even an empty create clears the values read by the instances
             return
         shortened_urls = ShortenedURL.create([{
                     'record': str(record_activity),
                     'method': method,
                     'redirect_url': url,
-                    } for record_activity, method, url in self.links])
+                    } for record_activity, _, method, url in links])
         # The URLs of the batch at once
         urls = ShortenedURL.get_url(shortened_urls, 'shortened_url')
-        self.urls = [urls[u.id] for u in shortened_urls]
+        for (record_activity, index, _, _), shortened_url in zip(
+                links, shortened_urls):
+            self.urls[index] = urls[shortened_url.id]
+            self.shortened_urls.setdefault(record_activity, []).append(
+                shortened_url)
+
+    def delete(self, record_activities):
+        """Delete the shortened URLs of the e-mails of the record activities,
+        which failed once shortened"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        shortened_urls = [
+            u for ra in record_activities
+            for u in self.shortened_urls.pop(ra, [])]
+        if shortened_urls:
+            ShortenedURL.delete(shortened_urls)
 
     def replace(self, text):
         "Return the text with the placeholders replaced by the URLs"

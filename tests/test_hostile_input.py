@@ -7,13 +7,17 @@ import time
 import unittest
 
 from hypothesis import HealthCheck, given, settings
+from lxml import html as lxml_html
 
 from trytond.modules.marketing_automation import render
-from trytond.modules.marketing_automation.exceptions import TemplateError
+from trytond.modules.marketing_automation.exceptions import (
+    FromError, TemplateError)
 from trytond.modules.marketing_automation.tests.test_sandbox import (
     expressions)
+from trytond.modules.marketing_automation.tests.test_render import (
+    CLOSING, css_unescape)
 from trytond.modules.marketing_automation.tests.tools import (
-    process, set_marketing_config, smtp_server)
+    html_part, process, set_marketing_config, smtp_server)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     activate_module, drop_db, with_transaction)
@@ -194,20 +198,66 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertNotIn('Body', message.get_body(('html',)).get_content())
 
     @with_transaction()
+    def test_from_one_mailbox(self):
+        """The From of an activity, in each language, is one mailbox: the
+        others are refused at save, saying why"""
+        pool = Pool()
+        Activity = pool.get('marketing.automation.activity')
+        Lang = pool.get('ir.lang')
+        french, = Lang.search([('code', '=', 'fr')])
+        french.translatable = True
+        french.save()
+        activity = create_scenario()
+        for value in [
+                'shop@example.com, evil@example.com',
+                'Friends: shop@example.com, evil@example.com;',
+                # Line breaks that Char fields accept
+                'Shop <shop@example.com>\x1cBcc: evil@example.com',
+                'Shop <shop@example.com>\u2028Bcc: evil@example.com',
+                'Shop, Inc. <shop@example.com>',
+                'Shop <shop@example.com',
+                ]:
+            for language in ['en', 'fr']:
+                with self.subTest(value=value, language=language):
+                    with Transaction().set_context(language=language), \
+                            self.assertRaises(FromError) as context:
+                        Activity.write(
+                            [Activity(activity.id)], {'email_from': value})
+                    self.assertIn(
+                        'is not one e-mail address for the "From" of '
+                        'activity "Welcome"', context.exception.message)
+        Activity.write([activity], {'email_from': 'Shop <shop@example.com>'})
+        with Transaction().set_context(language='fr'):
+            Activity.write(
+                [Activity(activity.id)],
+                {'email_from': '"Boutique, SA" <boutique@example.com>'})
+        with Transaction().set_context(language='fr'):
+            self.assertEqual(
+                Activity(activity.id).email_from,
+                '"Boutique, SA" <boutique@example.com>')
+        self.assertEqual(
+            Activity(activity.id).email_from, 'Shop <shop@example.com>')
+
+    @with_transaction()
     def test_long_subjects(self):
-        "Long subjects are folded and read back whole"
+        """Subjects up to the limit are folded and read back whole, longer
+        ones fail alone"""
         pool = Pool()
         Email = pool.get('ir.email')
         subjects = {
-            'ascii': ' '.join(["Spring sale"] * 150),
-            'unicode': ' '.join(["Été à Zürich"] * 60),
-            'word': "x" * 1500,
+            'ascii': ("Spring sale " * 24)[:render.SUBJECT_SIZE],
+            'unicode': ("Été à Zürich " * 20)[:render.SUBJECT_SIZE],
+            'word': "x" * render.SUBJECT_SIZE,
             }
-        for name in subjects:
+        longer = {
+            'over': "x" * (render.SUBJECT_SIZE + 1),
+            'loop': ' '.join(["Spring sale"] * 150),
+            }
+        for name in [*subjects, *longer]:
             create_party(name, '%s@example.com' % name)
         activity = create_scenario(
             title='${ {%s}[record.name] }' % ', '.join(
-                '%r: %r' % i for i in subjects.items()))
+                '%r: %r' % i for i in {**subjects, **longer}.items()))
 
         messages = self.run_process()
 
@@ -216,9 +266,19 @@ class HostileInputTestCase(unittest.TestCase):
                 for _, m in messages},
             subjects)
         self.assertEqual(
-            {e.subject for e in Email.search([])}, set(subjects.values()))
+            {len(s) for s in subjects.values()}, {render.SUBJECT_SIZE})
         self.assertEqual(
-            {s for s, _ in outcomes(activity).values()}, {'done'})
+            {e.subject for e in Email.search([])}, set(subjects.values()))
+        states = outcomes(activity)
+        for name in subjects:
+            self.assertEqual(states[name], ('done', None))
+        for name in longer:
+            state, error = states[name]
+            self.assertEqual(state, 'failed')
+            self.assertIn('The field "E-Mail Subject"', error)
+            self.assertIn(
+                'The subject is longer than %s characters'
+                % render.SUBJECT_SIZE, error)
 
     @with_transaction()
     def test_template_attacks(self):
@@ -279,6 +339,217 @@ class HostileInputTestCase(unittest.TestCase):
         self.assertIn('"Welcome"', message)
         self.assertIn('Line 3', message)
         self.assertIn('__globals__', message)
+
+    @with_transaction()
+    def test_refused_at_save(self):
+        """A template with a script, a link that runs one or an unsubscribe
+        link made by an expression is refused at save, with its line"""
+        for template, reason in [
+                ('<script>track()</script>',
+                    'E-mails may not run scripts: remove "<script>"'),
+                ('<p onclick="track()">Hi</p>',
+                    'E-mails may not run scripts: remove "onclick"'),
+                ('<a href="javascript:track()">Hi</a>',
+                    'Links to "javascript:" are not allowed'),
+                ('<a href="unsubscribe|${record.code}">Leave</a>',
+                    'The unsubscribe link must be written as it is'),
+                ]:
+            with self.subTest(template=template):
+                with self.assertRaises(TemplateError) as context:
+                    create_scenario(
+                        template='<div><p>Hi</p>\n%s</div>' % template)
+                message = context.exception.message
+                self.assertIn('Line 2: ' + reason, message)
+
+    @with_transaction()
+    def test_record_links(self):
+        """The links made of the values of records are shortened only for
+        http and https, fail alone when they would run a script and never
+        unsubscribe"""
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        links = {
+            "Shop": 'https://shop.example.com/a',
+            "Mail": 'mailto:shop@example.com',
+            "Leave": 'unsubscribe|https://evil.example.com/',
+            "Script": 'javascript:alert(1)',
+            }
+        for name, link in links.items():
+            create_party(name, '%s@example.com' % name.lower(), code=link)
+        activity = create_scenario(template=(
+                '<p><a href="${record.code}">Go</a>'
+                '<a href="unsubscribe">Unsubscribe</a></p>'))
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, [
+                'shop@example.com', 'mail@example.com', 'leave@example.com'])
+        hrefs = {
+            m['To'].addresses[0].username: lxml_html.fromstring(
+                html_part(m)).xpath('//a/@href')
+            for _, m in messages}
+        self.assertTrue(hrefs['shop'][0].startswith('http://'))
+        self.assertNotIn('shop.example.com', hrefs['shop'][0])
+        self.assertEqual(hrefs['mail'][0], links["Mail"])
+        self.assertEqual(hrefs['leave'][0], links["Leave"])
+        for go, unsubscribe in hrefs.values():
+            self.assertIn('/unsubscribe?r=', unsubscribe)
+            self.assertNotIn('next', unsubscribe)
+        self.assertEqual(Record.search([('blocked', '=', True)]), [])
+        states = outcomes(activity)
+        self.assertEqual(states[links["Script"]][0], 'failed')
+        self.assertIn(
+            'Links to "javascript:" are not allowed in e-mails',
+            states[links["Script"]][1])
+
+    @with_transaction()
+    def test_scripts_and_styles(self):
+        """The values of the records written in a style stay values, those
+        given as attribute names that are not fail alone"""
+        pool = Pool()
+        Email = pool.get('ir.email')
+        create_party("Title", 'title@example.com', code='title')
+        create_party(CLOSING, 'style@example.com', code='data-style')
+        create_party("Handler", 'handler@example.com', code='onmouseover')
+        create_party("Name", 'name@example.com', code='x="y" onload')
+        activity = create_scenario(template=(
+                '<html xmlns:py="http://genshi.edgewall.org/"><head>'
+                '<style>p::before { content: "${record.name}" }</style>'
+                '</head><body><p py:attrs="{record.code: \'1\'}">Hi</p>'
+                '</body></html>'))
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(
+            messages, ['title@example.com', 'style@example.com'])
+        names = {'title': "Title", 'style': CLOSING}
+        for _, message in messages:
+            document = lxml_html.fromstring(html_part(message))
+            self.assertEqual(document.xpath('//script'), [])
+            style, = document.xpath('//style/text()')
+            self.assertEqual(
+                css_unescape(style), 'p::before { content: "%s" }' % (
+                    names[message['To'].addresses[0].username]))
+        self.assertEqual(
+            [e.body.count('<script') for e in Email.search([])], [0, 0])
+        states = outcomes(activity)
+        self.assertEqual(states['title'], ('done', None))
+        self.assertEqual(states['data-style'], ('done', None))
+        self.assertEqual(states['onmouseover'][0], 'failed')
+        self.assertIn(
+            'may not run scripts: remove "onmouseover"',
+            states['onmouseover'][1])
+        self.assertEqual(states['x="y" onload'][0], 'failed')
+        self.assertIn(
+            '"x="y" onload" is not a valid attribute name',
+            states['x="y" onload'][1])
+
+    def shortened_urls(self, activity):
+        "Return the number of shortened URLs of the e-mails by party code"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        ShortenedURL = pool.get('web.shortened_url')
+        return {
+            ra.record.record.code: ShortenedURL.search(
+                [('record', '=', str(ra))], count=True)
+            for ra in RecordActivity.search([
+                    ('activity', '=', activity.id)])}
+
+    @with_transaction()
+    def test_links_per_email(self):
+        """An e-mail has one shortened URL per different link and one for its
+        image, at most automation_max_links links, and none when it fails"""
+        for code in ["Same", "Distinct", "Hundred", "Broken"]:
+            create_party(code, '%s@example.com' % code.lower())
+        nowhere = create_party("Nowhere", 'nowhere@example.com')
+        write_sql(nowhere, email='nowhere@example.com\r\nBcc: x@example.com')
+        activity = create_scenario(template=(
+                '<div xmlns:py="http://genshi.edgewall.org/">'
+                '<p py:if="record.code == \'Same\'"><a py:for="i in '
+                'range(10000)" href="https://shop.example.com/">Shop</a></p>'
+                '<p py:if="record.code in (\'Distinct\', \'Nowhere\')">'
+                '<a py:for="i in range(10000)" '
+                'href="https://shop.example.com/${i}">Shop</a></p>'
+                '<p py:if="record.code == \'Hundred\'"><a py:for="i in '
+                'range(100)" href="https://shop.example.com/${i}">Shop</a>'
+                '</p>'
+                '<p py:if="record.code == \'Broken\'"><a py:for="i in '
+                'range(50)" href="https://shop.example.com/${i}">Shop</a>'
+                '${1 / 0}</p>'
+                '<a href="unsubscribe">Unsubscribe</a></div>'))
+        # Large enough for 10,000 links, also on a loaded machine
+        set_marketing_config(self, 'automation_render_size', str(10 ** 7))
+        set_marketing_config(self, 'automation_render_timeout', '60')
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(
+            messages, ['same@example.com', 'hundred@example.com'])
+        hrefs = {
+            m['To'].addresses[0].username: lxml_html.fromstring(
+                html_part(m)).xpath('//a/@href')[:-1]
+            for _, m in messages}
+        self.assertEqual(len(hrefs['same']), 10000)
+        self.assertEqual(len(set(hrefs['same'])), 1)
+        self.assertEqual(len(set(hrefs['hundred'])), 100)
+        self.assertEqual(self.shortened_urls(activity), {
+                "Same": 2, "Hundred": 101,
+                "Distinct": 0, "Broken": 0, "Nowhere": 0,
+                })
+        states = outcomes(activity)
+        self.assertEqual(states["Distinct"][0], 'failed')
+        self.assertIn(
+            'The e-mail has more than 100 different links',
+            states["Distinct"][1])
+        self.assertIn('ZeroDivisionError', states["Broken"][1])
+        self.assertIn('is not valid', states["Nowhere"][1])
+
+    @with_transaction()
+    def test_links_limit(self):
+        "automation_max_links sets how many different links an e-mail has"
+        create_party("Ten", 'ten@example.com')
+        create_party("Eleven", 'eleven@example.com')
+        activity = create_scenario(template=(
+                '<p xmlns:py="http://genshi.edgewall.org/"><a py:for="i in '
+                'range(10 if record.name == \'Ten\' else 11)" '
+                'href="https://shop.example.com/${i}">Shop</a></p>'))
+        set_marketing_config(self, 'automation_max_links', '10')
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, ['ten@example.com'])
+        self.assertEqual(
+            self.shortened_urls(activity), {"Ten": 11, "Eleven": 0})
+        self.assertIn(
+            'more than 10 different links', outcomes(activity)["Eleven"][1])
+
+    @with_transaction()
+    def test_size_with_urls(self):
+        """The size of an e-mail is checked with the URLs of its links: one
+        that grows over it fails alone, without shortened URLs"""
+        create_party("Small", 'small@example.com', code='1')
+        grown = create_party("Grown", 'grown@example.com', code='100')
+        activity = create_scenario(template=(
+                '<p xmlns:py="http://genshi.edgewall.org/"><a py:for="i in '
+                'range(int(record.code))" '
+                'href="https://a.example.com/${i}">S</a></p>'))
+        # The 100 links fit with their placeholders, not with their URLs
+        set_marketing_config(self, 'automation_render_size', '7000')
+
+        messages = self.run_process()
+
+        self.assertReceivedOnce(messages, ['small@example.com'])
+        (_, message), = messages
+        url, = lxml_html.fromstring(html_part(message)).xpath('//a/@href')
+        # Longer than a placeholder (https://<16 digits>.invalid/<index>)
+        self.assertGreater(len(url), 45)
+        # Without shortened URLs, it fits
+        activity.preview_email(grown)
+        self.assertEqual(
+            self.shortened_urls(activity), {'1': 2, '100': 0})
+        state, error = outcomes(activity)['100']
+        self.assertEqual(state, 'failed')
+        self.assertIn('larger than 7000 characters', error)
 
     @with_transaction()
     def test_denial_of_service(self):

@@ -564,7 +564,7 @@ class InputTestCase(unittest.TestCase):
             render.title_template(title), render.body_template(template),
             {'record': SimpleRecord(), 'datetime': sandbox.DATETIME},
             lambda href: 'http://example.com/c?' + href,
-            'http://example.com/o.gif')
+            lambda next_: 'http://example.com/u', 'http://example.com/o.gif')
         self.assertIsInstance(subject, str)
         self.assertNotIn('\n', subject)
         msg = render.message(

@@ -3,6 +3,7 @@
 "Tests of the e-mail renderer, without database"
 import email
 import email.policy
+import re
 import time
 import unittest
 
@@ -15,10 +16,17 @@ from trytond.modules.marketing_automation.sandbox import Limits, SandboxError
 from trytond.modules.marketing_automation.tests.tools import Data
 
 IMAGE_URL = 'https://tracker.example.com/s/image'
+NAMESPACE = 'xmlns:py="http://genshi.edgewall.org/"'
+# A value that would end a <style> element and run a script
+CLOSING = '</style><script>alert("x")</script>'
 
 
 def convert(href):
     return 'https://short.example.com/?to=' + href
+
+
+def unsubscribe(next_):
+    return 'https://short.example.com/unsubscribe?next=%s' % next_
 
 
 class RecordingConverter:
@@ -34,10 +42,10 @@ class RecordingConverter:
 
 def render_body(
         source, context=None, convert_href=convert, image_url=IMAGE_URL,
-        title="Title"):
+        title="Title", unsubscribe_href=unsubscribe):
     return render.render(
         render.title_template(title), render.body_template(source),
-        context or {}, convert_href, image_url)
+        context or {}, convert_href, unsubscribe_href, image_url)
 
 
 def tracking_images(document):
@@ -50,7 +58,7 @@ class TitleTestCase(unittest.TestCase):
     def render_title(self, source, **context):
         subject, _, _ = render.render(
             render.title_template(source), render.body_template('<p/>'),
-            context, convert)
+            context, convert, unsubscribe)
         return subject
 
     def test_record_in_context(self):
@@ -87,6 +95,20 @@ class TitleTestCase(unittest.TestCase):
         self.assertEqual(
             self.render_title("Hi ${record.name}", record=record),
             "Hi Tom & <Jerry>")
+
+    def test_longest(self):
+        "A subject of up to SUBJECT_SIZE characters, spaces collapsed"
+        subject = "x" * render.SUBJECT_SIZE
+        self.assertEqual(
+            self.render_title("${record.name}\n  ", record=Data(
+                    name=subject)), subject)
+        for name in [subject + "x", subject + " x"]:
+            with self.subTest(name=name):
+                with self.assertRaises(render.RenderError) as context:
+                    self.render_title("${record.name}", record=Data(name=name))
+                self.assertEqual(
+                    (context.exception.part, context.exception.error.reason),
+                    ('title', 'subject'))
 
     def test_dollar_sign(self):
         "A dollar not followed by an expression stays"
@@ -204,44 +226,230 @@ class LinksTestCase(unittest.TestCase):
         self.assertEqual(
             document.xpath('//a/@href'), ['https://s.example.com/?a=1&b=2'])
 
-    def test_unsubscribe_links_given_to_convert_href(self):
-        "The unsubscribe links go through convert_href as written"
+    def test_schemes(self):
+        """The http and https links are converted, those of other schemes
+        (mail, phone…) and the relative ones are kept"""
         converter = RecordingConverter()
-        render_body(
+        links = {
+            'https://a.example.com/': 'https://short.example.com/1',
+            ' HTTP://b.example.com/\n': 'https://short.example.com/2',
+            'mailto:shop@example.com?subject=Hi': None,
+            'tel:+3212345678': None,
+            'SMS:+3212345678': None,
+            'ftp://files.example.com/a.pdf': None,
+            '/relative': None,
+            '#top': None,
+            'www.example.com': None,
+            }
+        _, html, _ = render_body(
+            '<html %s><body><a py:for="link in record.links" href="${link}">'
+            'L</a></body></html>' % NAMESPACE,
+            context={'record': Data(links=list(links))},
+            convert_href=converter)
+        self.assertEqual(
+            converter.hrefs,
+            ['https://a.example.com/', 'HTTP://b.example.com/'])
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [
+                converted or href.strip()
+                for href, converted in links.items()])
+
+    def test_dangerous_schemes(self):
+        """A link that runs a script or shows a page of its own fails the
+        e-mail, in any case or spacing"""
+        for href, scheme in [
+                ('javascript:alert(1)', 'javascript:'),
+                (' JavaScript:alert(1)', 'javascript:'),
+                ('java\tscript:alert(1)', 'javascript:'),
+                ('\x01javascript:alert(1)', 'javascript:'),
+                ('vbscript:msgbox(1)', 'vbscript:'),
+                ('data:text/html,<script>alert(1)</script>', 'data:'),
+                ]:
+            for source in [
+                    '<a href="${record.link}">L</a>',
+                    '<A HREF="${record.link}">L</A>',
+                    '<a %s py:attrs="{\'href\': record.link}">L</a>'
+                    % NAMESPACE,
+                    ]:
+                with self.subTest(href=href, source=source):
+                    with self.assertRaises(render.RenderError) as context:
+                        render_body(
+                            source, context={'record': Data(link=href)})
+                    error = context.exception
+                    self.assertEqual(
+                        (error.part, error.error.reason, error.error.name),
+                        ('body', 'link', scheme))
+
+    def test_dangerous_schemes_written(self):
+        "A link written in the template that runs a script is refused"
+        for source in [
+                '<a href="javascript:alert(1)">L</a>',
+                '<A HREF=" JavaScript:alert(1)">L</A>',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(SandboxError) as context:
+                    render.body_template('<div>\n%s</div>' % source)
+                error = context.exception
+                self.assertEqual(
+                    (error.reason, error.name, error.line),
+                    ('link', 'javascript:', 2))
+
+    def test_identical_links(self):
+        "The identical links of an e-mail are converted once"
+        converter = RecordingConverter()
+        _, html, _ = render.render(
+            render.title_template("Title"), render.body_template(
+                '<p %s><a py:for="i in range(10000)" '
+                'href="https://shop.example.com/">Shop</a>'
+                '<a href="https://blog.example.com/">Blog</a></p>'
+                % NAMESPACE),
+            {}, converter, unsubscribe,
+            # Within the time of a loaded machine
+            limits=Limits(timeout=60))
+        self.assertEqual(
+            converter.hrefs,
+            ['https://shop.example.com/', 'https://blog.example.com/'])
+        hrefs = lxml_html.fromstring(html).xpath('//a/@href')
+        self.assertEqual(len(hrefs), 10001)
+        self.assertEqual(set(hrefs[:-1]), {'https://short.example.com/1'})
+
+    def test_links_limit(self):
+        "An e-mail may have as many different links as its limit, not more"
+        source = (
+            '<p %s><a py:for="i in range(record.count)" '
+            'href="https://shop.example.com/${i}">Shop</a>'
+            '<a py:for="i in range(10)" href="https://shop.example.com/0">'
+            'Shop</a></p>' % NAMESPACE)
+        converter = RecordingConverter()
+        render.render(
+            render.title_template("Title"), render.body_template(source),
+            {'record': Data(count=20)}, converter, unsubscribe,
+            limits=Limits(links=20))
+        self.assertEqual(len(converter.hrefs), 20)
+        for count in [21, 10000]:
+            with self.subTest(count=count):
+                converter = RecordingConverter()
+                with self.assertRaises(render.RenderError) as context:
+                    render.render(
+                        render.title_template("Title"),
+                        render.body_template(source),
+                        {'record': Data(count=count)}, converter,
+                        unsubscribe, limits=Limits(links=20))
+                self.assertEqual(
+                    (context.exception.part, context.exception.error.reason),
+                    ('body', 'links'))
+                self.assertEqual(len(converter.hrefs), 20)
+
+    def test_first_href(self):
+        "The first href of a link is the one converted, as browsers do"
+        _, html, _ = render_body(
+            '<a href="https://x.example.com/" HREF="${record.link}">L</a>',
+            context={'record': Data(link='javascript:alert(1)')},
+            convert_href=RecordingConverter())
+        document = lxml_html.fromstring(html)
+        self.assertEqual(
+            document.xpath('//a/@href'), ['https://short.example.com/1'])
+        self.assertNotIn('javascript', html)
+
+
+class UnsubscribeTestCase(unittest.TestCase):
+    "Test the unsubscribe links"
+
+    def test_unsubscribe_links(self):
+        "The unsubscribe links of the template go to unsubscribe_href"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
             '<html><body><a href="unsubscribe">U</a>'
             '<a href="unsubscribe|https://x.example.com/y?a=1&amp;b=2">V</a>'
+            '<a href="unsubscribe|">W</a>'
+            '<A HREF="unsubscribe">X</A>'
+            '</body></html>', convert_href=converter)
+        self.assertEqual(converter.hrefs, [])
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [
+                unsubscribe(None),
+                unsubscribe('https://x.example.com/y?a=1&b=2'),
+                unsubscribe(None),
+                unsubscribe(None),
+                ])
+        self.assertNotIn('marketing_automation', html)
+
+    def test_other_links(self):
+        "The links that only look like unsubscribe links are links"
+        converter = RecordingConverter()
+        _, html, _ = render_body(
+            '<html><body><a href="unsubscribed">U</a>'
+            '<a href="https://example.com/unsubscribe">V</a>'
+            '<a href="https://example.com/?q=unsubscribe|x">W</a>'
             '</body></html>', convert_href=converter)
         self.assertEqual(converter.hrefs, [
-                'unsubscribe', 'unsubscribe|https://x.example.com/y?a=1&b=2'])
+                'https://example.com/unsubscribe',
+                'https://example.com/?q=unsubscribe|x'])
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [
+                'unsubscribed',
+                'https://short.example.com/1',
+                'https://short.example.com/2',
+                ])
 
+    def test_record_values(self):
+        """No value of a record becomes an unsubscribe link nor its next
+        URL: they are relative links, kept as they are"""
+        calls = []
 
-class UnsubscribeNextTestCase(unittest.TestCase):
-    "Test unsubscribe_next"
+        def unsubscribe_href(next_):
+            calls.append(next_)
+            return unsubscribe(next_)
+        for link in ['unsubscribe', 'unsubscribe|https://evil.example.com/']:
+            for source in [
+                    '<a href="${record.link}">L</a>',
+                    '<a %s py:attrs="{\'href\': record.link}">L</a>'
+                    % NAMESPACE,
+                    ]:
+                with self.subTest(link=link, source=source):
+                    _, html, _ = render_body(
+                        source, context={'record': Data(link=link)},
+                        unsubscribe_href=unsubscribe_href)
+                    document = lxml_html.fromstring(html)
+                    self.assertEqual(document.xpath('//a/@href'), [link])
+        self.assertEqual(calls, [])
 
-    def test_unsubscribe(self):
-        self.assertEqual(render.unsubscribe_next('unsubscribe'), (True, None))
+    def test_unsubscribe_wins(self):
+        "py:attrs does not change the href of an unsubscribe link"
+        _, html, _ = render_body(
+            '<a %s href="unsubscribe" py:attrs="{\'href\': record.link}">'
+            'U</a>' % NAMESPACE,
+            context={'record': Data(link='https://evil.example.com/')})
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//a/@href'), [unsubscribe(None)])
 
-    def test_unsubscribe_next(self):
-        self.assertEqual(
-            render.unsubscribe_next('unsubscribe|https://x/y?a=1&b=2'),
-            (True, 'https://x/y?a=1&b=2'))
+    def test_refused(self):
+        """An unsubscribe link with expressions, or whose next URL is not
+        http or https, is refused with its line"""
+        for source in [
+                '<a href="unsubscribe|${record.link}">U</a>',
+                '<a href="unsubscribe${record.link}">U</a>',
+                '<a href="unsubscribe|https://x.example.com/${record.id}">'
+                'U</a>',
+                '<a href="unsubscribe|javascript:alert(1)">U</a>',
+                '<a href="unsubscribe|mailto:shop@example.com">U</a>',
+                '<a href="unsubscribe|//evil.example.com/">U</a>',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(SandboxError) as context:
+                    render.body_template('<div>\n%s</div>' % source)
+                self.assertEqual(
+                    (context.exception.reason, context.exception.line),
+                    ('unsubscribe', 2))
 
-    def test_unsubscribe_empty_next(self):
-        self.assertEqual(render.unsubscribe_next('unsubscribe|'), (True, None))
-
-    def test_unsubscribed(self):
-        self.assertEqual(
-            render.unsubscribe_next('unsubscribed'), (False, None))
-
-    def test_url(self):
-        self.assertEqual(
-            render.unsubscribe_next('https://example.com/unsubscribe'),
-            (False, None))
-
-    def test_url_with_pipe(self):
-        self.assertEqual(
-            render.unsubscribe_next('https://example.com/?q=unsubscribe|x'),
-            (False, None))
+    def test_reserved_attribute(self):
+        "No template may write the mark of the unsubscribe links"
+        with self.assertRaises(SandboxError) as context:
+            render.body_template(
+                '<a xmlns:u="http://www.tryton.org/marketing_automation" '
+                'u:unsubscribe="https://evil.example.com/" '
+                'href="https://x.example.com/">U</a>')
+        self.assertEqual(context.exception.reason, 'attribute_name')
 
 
 class TrackingImageTestCase(unittest.TestCase):
@@ -483,6 +691,155 @@ class BodyTestCase(unittest.TestCase):
                 'py:unknown="x">x</p>')
 
 
+def css_unescape(text):
+    "Return text with its CSS escapes read"
+    return re.sub(
+        r'\\([0-9a-f]{1,6}) ?', lambda match: chr(int(match.group(1), 16)),
+        text)
+
+
+class StyleTestCase(unittest.TestCase):
+    "Test the values of the records written in CSS"
+
+    def test_style_element(self):
+        "A value in a <style> element reads whole and ends nothing"
+        name = CLOSING + '" } body { display: none } p { x: "'
+        _, html, _ = render_body(
+            '<html><head><style>p::before { content: "${record.name}" }'
+            '</style></head><body><p>Hi</p></body></html>',
+            context={'record': Data(name=name)})
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//script'), [])
+        style, = document.xpath('//style')
+        content = re.fullmatch(
+            r'p::before \{ content: "([^"{}<]*)" \}', style.text)
+        self.assertTrue(content, style.text)
+        self.assertEqual(css_unescape(content.group(1)), name)
+        self.assertEqual(document.xpath('//p/text()'), ["Hi"])
+
+    def test_style_elements(self):
+        "No value ends a <style> element, whatever its case or namespace"
+        for source in [
+                '<style>${record.name}</style>',
+                '<STYLE>${record.name}</STYLE>',
+                '<svg xmlns="http://www.w3.org/2000/svg">'
+                '<style>${record.name}</style></svg>',
+                '<style py:content="record.name"/>',
+                '<style><py:for each="i in range(2)">${record.name}'
+                '</py:for></style>',
+                '<style py:with="x = record.name">${x}</style>',
+                ]:
+            with self.subTest(source=source):
+                _, html, _ = render_body(
+                    '<html %s><body>%s</body></html>' % (NAMESPACE, source),
+                    context={'record': Data(name=CLOSING)})
+                document = lxml_html.fromstring(html)
+                self.assertEqual(document.xpath('//script'), [])
+                self.assertNotIn('<', css_unescape(
+                        ''.join(document.xpath('//style/text()')))
+                    .replace(CLOSING, ''))
+                self.assertEqual(html.lower().count('</style'), 1)
+
+    def test_style_values(self):
+        "Colours, numbers and names stay values of the style"
+        _, html, _ = render_body(
+            '<p style="color: ${record.colour}; width: ${record.width}%; '
+            'font-family: ${record.font}">Hi</p>',
+            context={'record': Data(
+                    colour='#c0ffee', width=50, font='Open Sans, sans')})
+        paragraph, = lxml_html.fromstring(html).xpath('//p')
+        self.assertEqual(
+            paragraph.get('style'),
+            'color: #c0ffee; width: 50%; font-family: Open Sans, sans')
+
+    def test_style_attribute(self):
+        "A value in a style attribute adds no declaration"
+        colour = 'red; background: url(https://tracker.example.com/)'
+        _, html, _ = render_body(
+            '<p style="color: ${record.colour}">Hi</p>',
+            context={'record': Data(colour=colour)})
+        style, = lxml_html.fromstring(html).xpath('//p/@style')
+        self.assertNotIn(';', style)
+        self.assertNotIn('url(', style)
+        self.assertEqual(css_unescape(style), 'color: ' + colour)
+
+    def test_style_replaced(self):
+        "py:replace writes in place of the <style> element, as text"
+        _, html, _ = render_body(
+            '<div %s><style py:replace="record.name"/></div>' % NAMESPACE,
+            context={'record': Data(name=CLOSING)}, image_url=None)
+        document = lxml_html.fromstring(html)
+        self.assertEqual(document.xpath('//style|//script'), [])
+        self.assertEqual(document.text_content(), CLOSING)
+
+    def test_style_not_text(self):
+        "Only texts and numbers may be written in a style"
+        for source in [
+                '<py:def function="f(v)">${v}</py:def><style>${f(1)}</style>',
+                '<py:def function="f(v)">${v}</py:def>'
+                '<style py:content="f(1)"/>',
+                '<style>${[record.name]}</style>',
+                '<p style="${{1: 2}}"/>',
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(render.RenderError) as context:
+                    render_body(
+                        '<div %s>%s</div>' % (NAMESPACE, source),
+                        context={'record': Data(name=CLOSING)})
+                self.assertEqual(context.exception.error.reason, 'css')
+
+
+class ScriptTestCase(unittest.TestCase):
+    "Test that e-mails run no script"
+
+    def test_scripts_refused(self):
+        "A template with a script is refused, with the line of the script"
+        for source, name in [
+                ('<script>var a = 1;</script>', '<script>'),
+                ('<SCRIPT src="https://x.example.com/a.js"/>', '<SCRIPT>'),
+                ('<svg xmlns="http://www.w3.org/2000/svg">'
+                    '<script>a()</script></svg>', '<script>'),
+                ('<script py:if="False">${record.name}</script>',
+                    '<script>'),
+                ('<p onclick="a()">Hi</p>', 'onclick'),
+                ('<img src="x.png" OnError="a()"/>', 'OnError'),
+                ]:
+            with self.subTest(source=source):
+                with self.assertRaises(SandboxError) as context:
+                    render.body_template(
+                        '<div %s>\n%s</div>' % (NAMESPACE, source))
+                error = context.exception
+                self.assertEqual(
+                    (error.reason, error.name, error.line),
+                    ('script', name, 2))
+
+    def test_attrs_names(self):
+        "py:attrs sets valid attribute names, of no script nor style"
+        source = '<p %s py:attrs="record.attrs">Hi</p>' % NAMESPACE
+        for name, reason in [
+                ('a b', 'attribute_name'),
+                ('x="y" onload', 'attribute_name'),
+                ('a>b', 'attribute_name'),
+                ('', 'attribute_name'),
+                ('{urn:x}href', 'attribute_name'),
+                (1, 'attribute_name'),
+                ('onload', 'script'),
+                ('OnError', 'script'),
+                ('style', 'attrs_style'),
+                ]:
+            with self.subTest(name=name):
+                with self.assertRaises(render.RenderError) as context:
+                    render_body(source, context={
+                            'record': Data(attrs={name: 'a()'})})
+                self.assertEqual(context.exception.error.reason, reason)
+        _, html, _ = render_body(source, context={'record': Data(attrs=[
+                        ('title', 'Hi'), ('data-id', '1'),
+                        ('aria-label', 'Greeting')])}, image_url=None)
+        self.assertEqual(
+            html,
+            '<p title="Hi" data-id="1" aria-label="Greeting">Hi</p>')
+
+
 class TextTestCase(unittest.TestCase):
     "Test the plain text part"
 
@@ -504,7 +861,7 @@ class TextTestCase(unittest.TestCase):
         self.assertIn("our shop", text)
         self.assertIn("Unsubscribe", text)
         self.assertIn('https://short.example.com/1', text)
-        self.assertIn('https://short.example.com/2', text)
+        self.assertIn(unsubscribe(None), text)
         self.assertNotIn('https://shop.example.com/', text)
         self.assertNotIn('<p>', text)
         self.assertNotIn('color: red', text)
@@ -598,6 +955,15 @@ class MessageTestCase(unittest.TestCase):
         parsed = self.parse(msg)
         self.assertEqual(parsed['Subject'], subject)
 
+    def test_long_word_subject(self):
+        "A subject of one long word reads back without a space before it"
+        for subject in ["x" * 70, "x" * 100, "x" * render.SUBJECT_SIZE]:
+            with self.subTest(length=len(subject)):
+                parsed = self.parse(render.message(
+                        'sender@example.com', 'sender@example.com',
+                        'jerome@example.com', subject, '<p/>', ''))
+                self.assertEqual(parsed['Subject'], subject)
+
     def test_rendered_message(self):
         "The parts of render() make a message that reads back"
         record = Data(name="Zoë")
@@ -649,6 +1015,34 @@ class MessageTestCase(unittest.TestCase):
             with self.subTest(address=address):
                 with self.assertRaises(render.AddressError):
                     render.encode_address(address)
+
+    def test_mailbox(self):
+        "The From is one mailbox, with or without a name"
+        for value, mailbox in [
+                ('shop@example.com', ('', 'shop@example.com')),
+                ('Shop <shop@example.com>', ('Shop', 'shop@example.com')),
+                (' "Shop, Inc." <shop@example.com> ',
+                    ('Shop, Inc.', 'shop@example.com')),
+                ('J. Smith <j@example.com>', ('J. Smith', 'j@example.com')),
+                ('Zoë <zoe@exämple.com>', ('Zoë', 'zoe@exämple.com')),
+                ]:
+            with self.subTest(value=value):
+                self.assertEqual(render.mailbox(value), mailbox)
+        for value in [
+                '', 'shop', 'Shop <shop@example.com',
+                'a@example.com, b@example.com', 'a@example.com,b@example.com',
+                '<a@example.com>, <b@example.com>',
+                'A <a@example.com> B <b@example.com>',
+                'Friends: a@example.com, b@example.com;',
+                'Friends:a@example.com;',
+                'Shop, Inc. <shop@example.com>',
+                'Shop <shop@example.com>\r\nBcc: evil@example.com',
+                'Shop\n<shop@example.com>', 'Shop <shop@example.com>\x85',
+                'a@example.com (comment)', 'zoë@example.com',
+                ]:
+            with self.subTest(value=value):
+                with self.assertRaises(render.AddressError):
+                    render.mailbox(value)
 
     def test_from_same_address(self):
         "From is from_ when it is the sender's address"

@@ -71,7 +71,7 @@ def render_body(source, title="Title", **values):
     return render.render(
         render.title_template(title),
         render.body_template('<p %s>%s</p>' % (NAMESPACE, source)),
-        context(**values), lambda href: href,
+        context(**values), lambda href: href, lambda next_: next_,
         limits=Limits(timeout=TIMEOUT, size=SIZE))[1]
 
 
@@ -509,7 +509,8 @@ class FeaturesTestCase(SandboxTestCase):
                 render.title_template(
                     "{% for l in record.lines %}${l.name} {% end %}"
                     "for ${record.name}"),
-                render.body_template('<p/>'), context(), lambda h: h)[0],
+                render.body_template('<p/>'), context(), lambda h: h,
+                lambda n: n)[0],
             "Apple Pear for John")
 
 
@@ -565,7 +566,8 @@ class PropertyTestCase(SandboxTestCase):
         try:
             _, html, _ = render.render(
                 render.title_template(source), template, context(),
-                lambda href: href, limits=Limits(timeout=TIMEOUT, size=SIZE))
+                lambda href: href, lambda next_: next_,
+                limits=Limits(timeout=TIMEOUT, size=SIZE))
         except render.RenderError as error:
             self.assertIsInstance(error.error, Exception)
         else:
