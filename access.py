@@ -12,6 +12,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from itertools import groupby
 
+from trytond.i18n import gettext
 from trytond.model import EvalEnvironment
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
@@ -85,6 +86,8 @@ def identity():
     context = {
         CONTEXT: True,
         '_check_access': True,
+        # The same records whoever evaluates
+        'active_test': True,
         '_groups': groups(),
         '_companies': companies(),
         }
@@ -132,8 +135,8 @@ def restrict_domain(Model, domain):
     identity may read the fields and models that it reaches
 
     trytond searches the related records of a domain without their rules and
-    checks neither the domains of "where" nor the names of related
-    records."""
+    checks neither the domains of "where" nor the names of related records,
+    which are refused."""
     pool = Pool()
     Rule = pool.get('ir.rule')
 
@@ -141,6 +144,8 @@ def restrict_domain(Model, domain):
         name, _, rest = clause[0].partition('.')
         operator, value, extra = clause[1], clause[2], tuple(clause[3:])
         check_field(Model, name)
+        if name == 'rec_name':
+            refuse_name(Model)
         field = Model._fields.get(name)
         if field is None:
             # trytond refuses it
@@ -159,19 +164,22 @@ def restrict_domain(Model, domain):
             operator, value = 'where', [(rest, operator, value)]
         elif operator.endswith('where'):
             pass
-        elif value is None and field._type in {'one2many', 'many2many'}:
-            # Whether some related records may be read
-            operator = 'where' if operator == '!=' else 'not where'
-            value = []
         elif isinstance(value, str) or (
                 isinstance(value, (list, tuple))
                 and any(isinstance(v, str) for v in value)):
             # The related records searched by their name
-            check_field(Target, 'rec_name')
-            where = 'where'
-            if operator in NEGATIVE:
-                where, operator = 'not where', NEGATIVE[operator]
-            operator, value = where, [('rec_name', operator, value)]
+            refuse_name(Target)
+        elif field._type in {'one2many', 'many2many'}:
+            # The related records that the rules show
+            if value is None:
+                operator = 'where' if operator == '!=' else 'not where'
+                value = []
+            else:
+                where = 'where'
+                if operator in NEGATIVE:
+                    where, operator = 'not where', NEGATIVE[operator]
+                operator, value = where, [('id', operator, value) + extra]
+                extra = ()
         else:
             return clause
         value = restrict_domain(Target, value)
@@ -185,6 +193,14 @@ def restrict_domain(Model, domain):
         return restrict_clause(Model, domain)
     return [c if isinstance(c, str) else restrict_domain(Model, c)
         for c in domain]
+
+
+def refuse_name(Model):
+    """Refuse to search the records of Model by their name: it is searched in
+    fields and related records that the searcher chooses, without their
+    rules"""
+    raise AccessError(gettext(
+            'ir.msg_access_rule_field_error', **Model.__names__('rec_name')))
 
 
 class Environment(EvalEnvironment):

@@ -1807,8 +1807,9 @@ class Record(ModelSQL, ModelView):
         references = []
         for model, _ in cls.get_models():
             Model = pool.get(model)
-            domain = [('rec_name',) + tuple(clause[1:])]
-            # By the names that the marketers see
+            # By the field of the names that the marketers see, as the
+            # searchers of the names search related records without rules
+            domain = [(Model._rec_name,) + tuple(clause[1:])]
             try:
                 domain = access.restrict_domain(Model, domain)
             except AccessError:
@@ -2361,9 +2362,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
                 "%s %s: %s", record_activity,
                 "will be retried" if failure.retry else "failed",
                 failure.message)
-            # The messages may quote values that the database cannot store
             to_write.extend(([record_activity], {
-                        'error': failure.message.replace('\x00', '\ufffd'),
+                        'error': render.storable(failure.message),
                         }))
         if to_write:
             cls.write(*to_write)

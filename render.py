@@ -52,6 +52,16 @@ UNSUBSCRIBE_LINK = QName(
 SHORTENED_SCHEMES = {'http', 'https'}
 REFUSED_SCHEMES = {'javascript', 'vbscript', 'data'}
 SCHEME = re.compile(r'([A-Za-z][A-Za-z0-9+.-]*):')
+# The elements that run scripts or show pages of their own (frames, objects,
+# forms, the base of the links, the refresh of <meta http-equiv>, SVG and
+# MathML with their links and animations), which no e-mail needs
+SCRIPT_ELEMENTS = {
+    'script', 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet',
+    'base', 'form', 'svg', 'math', 'portal', 'noembed'}
+# The attributes whose value is a URL that browsers load or follow
+URL_ATTRIBUTES = {
+    'href', 'src', 'action', 'formaction', 'data', 'background', 'poster',
+    'codebase', 'cite', 'longdesc', 'dynsrc', 'lowsrc', 'ping'}
 # What browsers strip from the ends of a URL, and remove from all of it
 URL_STRIPPED = ''.join(map(chr, range(0x21)))
 URL_REMOVED = re.compile('[\t\n\r]')
@@ -108,14 +118,31 @@ def _stand_alone(template):
 
 
 def _check_scripts(tag, attrs, line):
-    """Refuse the <script> elements and the event handler attributes: an
-    e-mail runs no script (the mail clients remove them), and Genshi writes
-    the values of the expressions in a <script> as they are"""
-    if tag.localname.lower() == 'script':
+    """Refuse the elements and attributes that run scripts or show pages of
+    their own: an e-mail runs none (the mail clients remove them), and
+    Genshi writes the values of the expressions in a <script> as they are"""
+    name = tag.localname.lower()
+    if name in SCRIPT_ELEMENTS or (name == 'meta' and any(
+                n.localname.lower() == 'http-equiv'
+                and (not isinstance(v, str) or v.strip().lower() == 'refresh')
+                for n, v in attrs)):
         raise SandboxError('script', '<%s>' % tag.localname, line)
-    for name, _ in attrs:
+    for name, value in attrs:
         if sandbox.is_event_handler(name.localname):
             raise SandboxError('script', name.localname, line)
+        if isinstance(value, str):
+            _check_url(tag, name, value, line)
+
+
+def _check_url(tag, name, value, line=None):
+    """Refuse value as the attribute name of the element tag if it is a URL
+    that runs a script; the images may be data"""
+    if name.localname.lower() not in URL_ATTRIBUTES:
+        return
+    scheme = link_scheme(value)
+    if scheme in REFUSED_SCHEMES and not (
+            scheme == 'data' and tag.localname.lower() == 'img'):
+        raise SandboxError('link', scheme + ':', line)
 
 
 # The code blocks of the text templates, on which Genshi fails with an
@@ -269,6 +296,9 @@ def convert_links(convert_href, unsubscribe_href, image_url=None, limits=None):
         if href not in converted:
             if len(converted) >= limits.links:
                 raise SandboxError('links')
+            if storable(href) != href:
+                # The database could not store its shortened URL
+                raise SandboxError('link', storable(href)[:50])
             converted[href] = convert_href(href)
         return converted[href]
 
@@ -281,6 +311,10 @@ def convert_links(convert_href, unsubscribe_href, image_url=None, limits=None):
         for kind, data, pos in stream:
             if kind is START and data[0].localname.lower() == 'a':
                 data = data[0], _converted_link(data[1], convert, unsubscribe)
+            elif kind is START:
+                # What the values of the records made of the other URLs
+                for name, value in data[1]:
+                    _check_url(data[0], name, value)
             elif (kind is END and data.localname == 'body'
                     and not image_added):
                 yield from _tracking_image(image_url, pos)
@@ -307,6 +341,13 @@ def _converted_link(attrs, convert_href, unsubscribe_href):
             (n, v) for n, v in attrs
             if not _is_href(n) and n != UNSUBSCRIBE_LINK]) | [
         (QName('href'), href)]
+
+
+def storable(text):
+    """Return text as the databases store it: without NUL characters nor
+    lone surrogates, which a template may write"""
+    return text.encode('utf-8', 'replace').decode('utf-8').replace(
+        '\x00', '\ufffd')
 
 
 def error_line(exception):

@@ -722,8 +722,8 @@ class StyleTestCase(unittest.TestCase):
         for source in [
                 '<style>${record.name}</style>',
                 '<STYLE>${record.name}</STYLE>',
-                '<svg xmlns="http://www.w3.org/2000/svg">'
-                '<style>${record.name}</style></svg>',
+                '<style xmlns="http://www.w3.org/1999/xhtml">'
+                '${record.name}</style>',
                 '<style py:content="record.name"/>',
                 '<style><py:for each="i in range(2)">${record.name}'
                 '</py:for></style>',
@@ -798,7 +798,12 @@ class ScriptTestCase(unittest.TestCase):
                 ('<script>var a = 1;</script>', '<script>'),
                 ('<SCRIPT src="https://x.example.com/a.js"/>', '<SCRIPT>'),
                 ('<svg xmlns="http://www.w3.org/2000/svg">'
-                    '<script>a()</script></svg>', '<script>'),
+                    '<script>a()</script></svg>', '<svg>'),
+                ('<iframe srcdoc="&lt;script&gt;a()&lt;/script&gt;"/>',
+                    '<iframe>'),
+                ('<meta http-equiv="refresh" content="0;url=x"/>', '<meta>'),
+                ('<meta http-equiv="${record.name}" content="0"/>', '<meta>'),
+                ('<form action="https://x.example.com/"/>', '<form>'),
                 ('<script py:if="False">${record.name}</script>',
                     '<script>'),
                 ('<p onclick="a()">Hi</p>', 'onclick'),
@@ -812,6 +817,30 @@ class ScriptTestCase(unittest.TestCase):
                 self.assertEqual(
                     (error.reason, error.name, error.line),
                     ('script', name, 2))
+
+    def test_urls_of_other_elements(self):
+        """The URLs of the elements other than links run no script, also
+        when the values of the records make them; images may be data"""
+        _, html, _ = render_body(
+            '<html><head><meta http-equiv="Content-Type" '
+            'content="text/html; charset=utf-8"/></head><body>'
+            '<img src="data:image/gif;base64,R0lGOD=="/></body></html>')
+        self.assertIn('src="data:image/gif', html)
+        for source in [
+                '<img src="${record.link}"/>',
+                '<area href="${record.link}"/>',
+                '<button formaction="${record.link}">Go</button>',
+                '<td background="${record.link}">X</td>',
+                ]:
+            for link in ['javascript:alert(1)', ' VBScript:x',
+                    'data:text/html,x']:
+                with self.subTest(source=source, link=link):
+                    if source.startswith('<img') and link.startswith('data'):
+                        continue
+                    with self.assertRaises(render.RenderError) as context:
+                        render_body(
+                            source, context={'record': Data(link=link)})
+                    self.assertEqual(context.exception.error.reason, 'link')
 
     def test_attrs_names(self):
         "py:attrs sets valid attribute names, of no script nor style"
