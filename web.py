@@ -168,12 +168,22 @@ class ShortenedURL(metaclass=PoolMeta):
         if not is_shortened_id(shortened_id):
             raise IndexError(shortened_id)
         shortened_url = super().get(shortened_id)
+        expected = shortened_url.marketing_automation_token
         # hmac does not compare non-ASCII strings
-        if not hmac.compare_digest(
-                token.encode(),
-                shortened_url.marketing_automation_token.encode()):
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            raise IndexError(shortened_id)
+        # The links of what was deleted lead nowhere, as unknown links do
+        if expected and not shortened_url.marketing_automation_found:
             raise IndexError(shortened_id)
         return shortened_url
+
+    @property
+    def marketing_automation_found(self):
+        """Tell if the record activity of the URL and the record that it
+        sent the e-mail to both exist"""
+        # The references read None once their target is deleted
+        record_activity = self.record
+        return bool(record_activity and record_activity.record.record)
 
     def access(self, **values):
         request = Transaction().context.get('_request') or {}
