@@ -265,7 +265,7 @@ def parse_args(args=None):
         help="benchmark the module as committed at REVISION (extracted "
         "under var/bench/) instead of the working tree")
     parser.add_argument('--profile', action='append', default=[],
-        choices=['trigger', 'process', 'open', 'process_opened'],
+        choices=['trigger', 'process', 'open', 'process_opened', 'clicks'],
         help="profile the phase with cProfile: the stats and the top 40 "
         "functions go to var/bench/ (the timings include its overhead)")
     parser.add_argument('--smtp-latency', type=float, default=0,
