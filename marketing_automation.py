@@ -2434,24 +2434,30 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         their accesses, and schedule or undo the children of the events that
         start or stop to count
 
-        The events that do not come from an access are a person's: a user
-        marked them."""
+        An access changes the events that the record activities already
+        have only by the accesses made around it: they are read from those
+        alone. The events that do not come from an access are a person's: a
+        user marked them, and no access is read."""
         pool = Pool()
         URLAccess = pool.get('web.shortened_url.access')
-        if Transaction().context.get(web.ACCESS_CONTEXT):
-            events = set()
+        at = Transaction().context.get(web.ACCESS_CONTEXT)
         active = [ra for ra in record_activities
             if ra.state == 'done'
             and not ra.record.blocked
             and ra.record.scenario.state == 'running']
-        seen = URLAccess.marketing_automation_seen(active)
+        if at:
+            events = set()
+            seen = URLAccess.marketing_automation_seen(active, at)
+        else:
+            seen = {}
         to_write = defaultdict(list)
         started, stopped = defaultdict(list), defaultdict(list)
         for record_activity in active:
             trusted = record_activity.record.scenario.email_machine_events
             values = {}
             for event in ['email_opened', 'email_clicked']:
-                happened, person, burst = seen[record_activity][event]
+                happened, person, burst = seen.get(
+                    record_activity, {}).get(event, web.NOT_SEEN)
                 before = bool(getattr(record_activity, event))
                 before_person = before and not getattr(
                     record_activity, event + '_machine')

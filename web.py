@@ -11,8 +11,12 @@ from functools import lru_cache
 from secrets import token_hex
 from urllib.parse import quote, urljoin
 
+from sql import Literal, Null, Select
+from sql.functions import CurrentTimestamp
+from sql.operators import Exists
+
 from trytond.config import config
-from trytond.model import ModelView, fields
+from trytond.model import Index, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
@@ -32,9 +36,16 @@ EVENTS = {
     OPENED: 'email_opened',
     CLICKED: 'email_clicked',
     }
+# The methods of the URLs whose accesses tell each event: a click opens the
+# e-mail as well
+EVENT_METHODS = {
+    'email_opened': [OPENED, CLICKED],
+    'email_clicked': [CLICKED],
+    }
 # Scanners follow the links of an e-mail one after the other, people do not
 BURST = datetime.timedelta(seconds=1)
-# The context key of the events that come from an access, not from a user
+# The context key of the events that come from an access, not from a user:
+# the time of the access
 ACCESS_CONTEXT = 'marketing_automation_access'
 # Whether an event of an e-mail happened, whether a person made it and
 # whether its links were followed at once
@@ -61,6 +72,20 @@ def _database_url(base, database_name, path):
     # Once per database, not for each of the links of the e-mails
     database = Base64Converter(None).to_url(database_name)
     return urljoin(base, quote('/m/%s/%s' % (database, path)))
+
+
+def access_time():
+    """Return the time of the accesses that the transaction records: their
+    create_date, the time at which the transaction started"""
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*Select([CurrentTimestamp()]))
+    at, = cursor.fetchone()
+    if isinstance(at, str):
+        # The text of SQLite's function
+        at = datetime.datetime.fromisoformat(at)
+    # PostgreSQL gives it in the time zone of the session, in which it
+    # stores the timestamps without time zone
+    return at.replace(tzinfo=None)
 
 
 class ShortenedLinks:
@@ -115,6 +140,14 @@ class ShortenedLinks:
 
 class ShortenedURL(metaclass=PoolMeta):
     __name__ = 'web.shortened_url'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        # The URLs of the e-mail of a record activity, to find its accesses
+        cls._sql_indexes.add(
+            Index(t, (t.record, Index.Equality()), where=t.record != Null))
 
     @classmethod
     def _get_models(cls):
@@ -190,13 +223,15 @@ class ShortenedURL(metaclass=PoolMeta):
         if 'user_agent' in request:
             values.setdefault(
                 'user_agent', request['user_agent'][:USER_AGENT_SIZE])
+        context = {}
         if self.method in EVENTS:
             values.setdefault(
                 'marketing_automation_source',
                 self.marketing_automation_source(request))
-        # The events of the access are a person's or a machine's as its
-        # accesses tell, not a user's
-        with Transaction().set_context({ACCESS_CONTEXT: True}):
+            # The events of the access are a person's or a machine's as the
+            # accesses made around it tell, not a user's
+            context[ACCESS_CONTEXT] = access_time()
+        with Transaction().set_context(context):
             return super().access(**values)
 
     def marketing_automation_source(self, request):
@@ -262,6 +297,16 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                # The accesses of an e-mail around the time of one of them
+                Index(
+                    t, (t.url, Index.Range()), (t.create_date, Index.Range())),
+                # Whether a person made one of them
+                Index(
+                    t, (t.url, Index.Range()),
+                    where=t.marketing_automation_source == 'person'),
+                })
         cls._order.insert(0, ('create_date', 'ASC'))
 
     @classmethod
@@ -279,25 +324,38 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
     @classmethod
     def create(cls, vlist):
         accesses = super().create(vlist)
-        clicked = {
-            a.url.record for a in accesses
-            if a.url.method == CLICKED and a.url.record}
-        if clicked:
+        # The accesses recorded by a transaction are all of its time
+        clicked = defaultdict(set)
+        for access in accesses:
+            if access.url.method == CLICKED and access.url.record:
+                clicked[access.create_date].add(access.url.record)
+        for at, record_activities in clicked.items():
             cls.marketing_automation_bursts(
-                cls.marketing_automation_accesses(clicked))
+                cls.marketing_automation_accesses(record_activities, at))
         return accesses
 
     @classmethod
-    def marketing_automation_accesses(cls, record_activities):
+    def marketing_automation_accesses(cls, record_activities, around=None):
         """Return the accesses of the e-mails of the record activities, in
-        the order they were made, by record activity"""
+        the order they were made, by record activity: only those made within
+        BURST of around when it is given"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        url = ShortenedURL.__table__()
+        domain = []
+        if around is not None:
+            domain = [
+                ('create_date', '>=', around - BURST),
+                ('create_date', '<=', around + BURST),
+                ]
         accesses = defaultdict(list)
         for sub_activities in grouped_slice(record_activities, in_max()):
-            for access in cls.search([
-                        ('url.record', 'in',
-                            [str(ra) for ra in sub_activities]),
-                        ('url.method', 'in', list(EVENTS)),
-                        ], order=[('create_date', 'ASC'), ('id', 'ASC')]):
+            # From the few URLs of each e-mail to their accesses
+            urls = url.select(url.id,
+                where=url.record.in_([str(ra) for ra in sub_activities])
+                & url.method.in_(list(EVENTS)))
+            for access in cls.search([('url', 'in', urls)] + domain,
+                    order=[('create_date', 'ASC'), ('id', 'ASC')]):
                 accesses[access.url.record].append(access)
         return accesses
 
@@ -317,20 +375,55 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
             cls.write(bursts, {'marketing_automation_source': 'burst'})
 
     @classmethod
-    def marketing_automation_seen(cls, record_activities):
+    def marketing_automation_seen(cls, record_activities, at):
         """Return by record activity the Seen of each event of its e-mail
-        from its accesses: a click opens the e-mail as well"""
-        accesses = cls.marketing_automation_accesses(record_activities)
+        from its accesses made within BURST of the access at, whose bursts
+        are checked again
+
+        The accesses further away were seen by the events of their own time:
+        they are read only to tell whether a person made the event when a
+        burst left no person's access around at."""
+        accesses = cls.marketing_automation_accesses(record_activities, at)
         cls.marketing_automation_bursts(accesses)
         seen = {}
+        untold = defaultdict(list)
         for record_activity in record_activities:
-            record_accesses = accesses.get(record_activity, [])
-            clicks = [a for a in record_accesses if a.url.method == CLICKED]
-            seen[record_activity] = {
-                'email_opened': _seen(record_accesses),
-                'email_clicked': _seen(clicks),
-                }
+            seen[record_activity] = record_seen = {}
+            for event, methods in EVENT_METHODS.items():
+                record_seen[event] = event_seen = _seen([
+                        a for a in accesses.get(record_activity, [])
+                        if a.url.method in methods])
+                if event_seen.burst and not event_seen.person:
+                    untold[event].append(record_activity)
+        for event, sub_activities in untold.items():
+            people = cls.marketing_automation_people(
+                sub_activities, EVENT_METHODS[event])
+            for record_activity in sub_activities:
+                seen[record_activity][event] = seen[record_activity][
+                    event]._replace(person=record_activity in people)
         return seen
+
+    @classmethod
+    def marketing_automation_people(cls, record_activities, methods):
+        """Return the record activities of which a person made an access to
+        a URL of one of the methods"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        url = ShortenedURL.__table__()
+        access = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        references = set()
+        for sub_activities in grouped_slice(record_activities, in_max()):
+            # One person's access by URL, not all of them
+            cursor.execute(*url.select(url.record,
+                    where=url.record.in_([str(ra) for ra in sub_activities])
+                    & url.method.in_(methods)
+                    & Exists(access.select(Literal(1),
+                            where=(access.url == url.id)
+                            & (access.marketing_automation_source
+                                == 'person')))))
+            references.update(r for r, in cursor)
+        return {ra for ra in record_activities if str(ra) in references}
 
 
 def _seen(accesses):

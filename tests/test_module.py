@@ -686,7 +686,9 @@ class MarketingAutomationTestCase(ModuleTestCase):
                 where=table.id == sent.id))
 
         # The queue runs the event a day after the sending
-        with Transaction().set_context({web.ACCESS_CONTEXT: True}):
+        access, = sent.email_accesses
+        with Transaction().set_context(
+                {web.ACCESS_CONTEXT: access.create_date}):
             RecordActivity.on_email_opened([RecordActivity(sent.id)])
 
         self.assertTrue(sent.email_opened_machine)
@@ -768,7 +770,9 @@ class MarketingAutomationTestCase(ModuleTestCase):
             list(sent.email_accesses),
             {'marketing_automation_source': 'person'})
 
-        with Transaction().set_context({web.ACCESS_CONTEXT: True}):
+        # As the queue runs the event of the second one
+        with Transaction().set_context(
+                {web.ACCESS_CONTEXT: sent.email_accesses[-1].create_date}):
             RecordActivity.on_email_clicked([RecordActivity(sent.id)])
 
         self.assertEqual(
