@@ -51,6 +51,8 @@ ACCESS_CONTEXT = 'marketing_automation_access'
 # whether its links were followed at once
 Seen = namedtuple('Seen', ['happened', 'person', 'burst'])
 NOT_SEEN = Seen(False, False, False)
+# An access to the e-mail of a record activity, as its events are told from
+Access = namedtuple('Access', ['id', 'url', 'method', 'create_date', 'source'])
 
 
 def automation_base():
@@ -336,43 +338,56 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
 
     @classmethod
     def marketing_automation_accesses(cls, record_activities, around=None):
-        """Return the accesses of the e-mails of the record activities, in
-        the order they were made, by record activity: only those made within
+        """Return the Access of the e-mails of the record activities, in the
+        order they were made, by record activity: only those made within
         BURST of around when it is given"""
         pool = Pool()
         ShortenedURL = pool.get('web.shortened_url')
+        access = cls.__table__()
         url = ShortenedURL.__table__()
-        domain = []
+        cursor = Transaction().connection.cursor()
+        where = Literal(True)
         if around is not None:
-            domain = [
-                ('create_date', '>=', around - BURST),
-                ('create_date', '<=', around + BURST),
-                ]
+            where = ((access.create_date >= around - BURST)
+                & (access.create_date <= around + BURST))
+        # The references as stored, and the accesses as tuples: an access
+        # may read the many accesses of a scanner around it
+        record_activities = {str(ra): ra for ra in record_activities}
         accesses = defaultdict(list)
-        for sub_activities in grouped_slice(record_activities, in_max()):
-            # From the few URLs of each e-mail to their accesses
-            urls = url.select(url.id,
-                where=url.record.in_([str(ra) for ra in sub_activities])
-                & url.method.in_(list(EVENTS)))
-            for access in cls.search([('url', 'in', urls)] + domain,
-                    order=[('create_date', 'ASC'), ('id', 'ASC')]):
-                accesses[access.url.record].append(access)
+        for sub_references in grouped_slice(record_activities, in_max()):
+            cursor.execute(*access.join(url,
+                    condition=access.url == url.id).select(
+                    url.record, access.id, access.url, url.method,
+                    access.create_date, access.marketing_automation_source,
+                    where=url.record.in_(list(sub_references))
+                    & url.method.in_(list(EVENTS))
+                    & where,
+                    order_by=[access.create_date.asc, access.id.asc]))
+            for reference, *values in cursor:
+                accesses[record_activities[reference]].append(
+                    Access(*values))
         return accesses
 
     @classmethod
     def marketing_automation_bursts(cls, accesses):
-        """Classify as a machine's the clicks of the accesses by record
+        """Classify as a machine's the clicks of the Access by record
         activity that followed or preceded the click of another link within
-        BURST
+        BURST, and return the Access by record activity as classified
 
         It runs when an access is recorded and again before its events are
         counted, for the accesses recorded at the same time, whose
         transactions did not see each other."""
-        bursts = []
+        bursts = set()
         for record_accesses in accesses.values():
-            bursts.extend(_bursts(record_accesses))
+            bursts.update(a.id for a in _bursts(record_accesses))
         if bursts:
-            cls.write(bursts, {'marketing_automation_source': 'burst'})
+            cls.write(
+                cls.browse(list(bursts)),
+                {'marketing_automation_source': 'burst'})
+        return {
+            ra: [a._replace(source='burst') if a.id in bursts else a
+                for a in record_accesses]
+            for ra, record_accesses in accesses.items()}
 
     @classmethod
     def marketing_automation_seen(cls, record_activities, at):
@@ -383,8 +398,8 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
         The accesses further away were seen by the events of their own time:
         they are read only to tell whether a person made the event when a
         burst left no person's access around at."""
-        accesses = cls.marketing_automation_accesses(record_activities, at)
-        cls.marketing_automation_bursts(accesses)
+        accesses = cls.marketing_automation_bursts(
+            cls.marketing_automation_accesses(record_activities, at))
         seen = {}
         untold = defaultdict(list)
         for record_activity in record_activities:
@@ -392,7 +407,7 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
             for event, methods in EVENT_METHODS.items():
                 record_seen[event] = event_seen = _seen([
                         a for a in accesses.get(record_activity, [])
-                        if a.url.method in methods])
+                        if a.method in methods])
                 if event_seen.burst and not event_seen.person:
                     untold[event].append(record_activity)
         for event, sub_activities in untold.items():
@@ -433,7 +448,7 @@ def _seen(accesses):
     event happened."""
     if not accesses:
         return NOT_SEEN
-    sources = {a.marketing_automation_source for a in accesses}
+    sources = {a.source for a in accesses}
     return Seen(True, 'person' in sources, 'burst' in sources)
 
 
@@ -441,11 +456,10 @@ def _bursts(accesses):
     """Return the clicks of the accesses, in the order they were made, that
     are not yet known as a burst but that followed or preceded the click of
     another link within BURST"""
-    clicks = [a for a in accesses if a.url.method == CLICKED]
+    clicks = [a for a in accesses if a.method == CLICKED]
     burst = set()
     for previous, next_ in zip(clicks, clicks[1:]):
         if (next_.create_date - previous.create_date <= BURST
                 and next_.url != previous.url):
             burst.update([previous, next_])
-    return [a for a in clicks
-        if a in burst and a.marketing_automation_source != 'burst']
+    return [a for a in clicks if a in burst and a.source != 'burst']
