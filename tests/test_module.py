@@ -784,6 +784,31 @@ class MarketingAutomationTestCase(ModuleTestCase):
             [ra.at for ra in record_activities(thanks)], [None])
 
     @with_transaction()
+    def test_event_after_deletion(self):
+        """The queued event of an access runs without error once the party
+        or the scenario of its e-mail is deleted"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Scenario = pool.get('marketing.automation.scenario')
+        ShortenedURL = pool.get('web.shortened_url')
+        activity, _, _ = self.machine_scenario()
+        sent, = record_activities(activity)
+        url, _ = ShortenedURL.search([
+                ('record', '=', str(sent)),
+                ('method', '=', web.CLICKED),
+                ])
+
+        url.access()
+        Party.delete([sent.record.record])
+        run_tasks()
+        self.assertTrue(sent.email_clicked)
+
+        url.access()
+        Scenario.delete([activity.scenario])
+        run_tasks()
+        self.assertFalse(record_activities(activity))
+
+    @with_transaction()
     def test_person_click_before_scanner(self):
         "A person's click stays one when a scanner follows the links later"
         pool = Pool()
