@@ -51,7 +51,7 @@ ACCESS_CONTEXT = 'marketing_automation_access'
 # whether its links were followed at once
 Seen = namedtuple('Seen', ['happened', 'person', 'burst'])
 NOT_SEEN = Seen(False, False, False)
-# An access to the e-mail of a record activity, as its events are told from
+# An access to the e-mail of a record activity, with what tells its events
 Access = namedtuple('Access', ['id', 'url', 'method', 'create_date', 'source'])
 
 
