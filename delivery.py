@@ -10,7 +10,10 @@ The threads only talk SMTP: the records are read before and written after,
 in the thread of the transaction. A thread starts only when the others are
 busy, and the connections are kept for the next batches of the process: a
 relay that answers at once needs one or two of them, and each connection
-opened costs the round trips of its greeting, TLS and login."""
+opened costs the round trips of its greeting, TLS and login.
+
+A batch has a time budget: once it is spent, the messages that waited for a
+connection until then are not sent, and those being sent finish."""
 import atexit
 import os
 import smtplib
@@ -30,6 +33,28 @@ CONNECTION_KEPT = (
 _CLOSED = object()
 
 
+class Budget:
+    """The time that a task may spend on its batch
+
+    Once it is spent, the task starts no more work but the first of each
+    kind, so that each task makes progress whatever its budget."""
+
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+        self.started = set()
+
+    def left(self):
+        "Return the seconds left"
+        return max(self.end - time.monotonic(), 0)
+
+    def allows(self, work):
+        """Tell if the task may start the work: the first of its kind or
+        within the budget"""
+        first = work not in self.started
+        self.started.add(work)
+        return first or self.left() > 0
+
+
 class Delivery:
     """Send the messages put, over at most connections SMTP connections at
     once, as a context manager that waits for them at its end
@@ -38,16 +63,23 @@ class Delivery:
     connection when server is None, and returns the server to use next.
     results receives for each key the exception that its message raised, or
     None once the server accepted it, as soon as it is known: a batch that
-    is interrupted keeps what was sent."""
+    is interrupted keeps what was sent.
+    Once the budget is spent, the messages put before that still wait for a
+    connection are not sent (they have no result), but the first of the
+    batch; those put after, rendered when it ran out, are."""
 
-    def __init__(self, send, connections, results):
+    def __init__(self, send, connections, results, budget):
         self.send = send
         self.connections = max(connections, 1)
         self.results = results
+        self.budget = budget
         self.jobs = SimpleQueue()
         self.threads = []
         self.lock = threading.Lock()
+        # Notified when a connection takes a message
+        self.taken = threading.Condition(self.lock)
         self.idle = 0
+        self.took = False
 
     def __enter__(self):
         return self
@@ -63,7 +95,7 @@ class Delivery:
 
     def put(self, key, message):
         "Queue the message of key, to be sent as soon as a connection is free"
-        self.jobs.put((key, message))
+        self.jobs.put((key, message, self.budget.left() > 0))
         with self.lock:
             busy = self.jobs.qsize() > self.idle
         if busy and len(self.threads) < self.connections:
@@ -72,6 +104,13 @@ class Delivery:
                 name='marketing-smtp-%s' % len(self.threads))
             self.threads.append(thread)
             thread.start()
+
+    def drain(self, backlog):
+        """Wait until at most backlog messages wait for a connection, or
+        until the budget is spent"""
+        with self.taken:
+            self.taken.wait_for(
+                lambda: self.jobs.qsize() <= backlog, self.budget.left())
 
     def discard(self):
         "Forget the messages that no connection has taken yet"
@@ -88,11 +127,16 @@ class Delivery:
                 with self.lock:
                     self.idle += 1
                 job = self.jobs.get()
-                with self.lock:
+                with self.taken:
                     self.idle -= 1
+                    first, self.took = not self.took, True
+                    self.taken.notify_all()
                 if job is _CLOSED:
                     break
-                key, message = job
+                key, message, within = job
+                if within and not first and not self.budget.left():
+                    # It waited for a connection until the budget ran out
+                    continue
                 try:
                     server = self.send(server, message)
                 except Exception as exception:

@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 # Why an action could not be executed and whether to try again later
 Failure = namedtuple('Failure', ['message', 'retry'])
+# The action that the task did not reach within its budget: it runs on the
+# next run, without error
+POSTPONED = Failure(None, True)
 # An e-mail of a batch: rendered, then with its message ready to be
 # delivered, then archived with the values read when it was rendered
 Outgoing = namedtuple('Outgoing', [
@@ -1331,9 +1334,9 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                         'context': access.CONTEXT_OF_EVALUATION,
                         }).decode(self.condition))
 
-    def execute(self, record_activities):
+    def execute(self, record_activities, budget):
         """Execute the action on the record activities of existing records
-        that match the condition
+        that match the condition, within the budget of the task
 
         Return those record activities and the failures of the action by
         record activity."""
@@ -1351,7 +1354,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         treated = [ra for ra in executed if not ra.record.control]
         if self.action and treated:
             failures.update(
-                getattr(self, 'execute_' + self.action)(treated))
+                getattr(self, 'execute_' + self.action)(treated, budget))
         if self.action and len(treated) < len(executed):
             self.hold_out([ra for ra in executed if ra.record.control])
         return executed, failures
@@ -1376,18 +1379,21 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 result.extend(Model.search([('id', 'in', ids)], order=[]))
         return result
 
-    def execute_send_email(self, record_activities):
+    def execute_send_email(self, record_activities, budget):
         """Send the e-mails and return the failures by record activity
 
         The e-mails are rendered by chunks, and those of a chunk delivered
         to the SMTP server while the next chunk is rendered.
         Whatever the record, the address or the template of a message
-        raises, the message fails alone."""
+        raises, the message fails alone.
+        Once the budget is spent, the e-mails that are not rendered or that
+        wait for a connection are postponed."""
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
         sender = email_sender()
         failures, outgoing, results = {}, {}, {}
         templates = {}
+        chunk_size = self._render_chunk_size()
 
         def send(server, outgoing):
             return deliver(
@@ -1395,15 +1401,17 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 outgoing.msg)
         try:
             with delivery.Delivery(
-                    send, smtp_connections(), results) as deliveries:
-                for chunk in grouped_slice(
-                        record_activities, self._render_chunk_size()):
+                    send, smtp_connections(), results, budget) as deliveries:
+                for chunk in grouped_slice(record_activities, chunk_size):
+                    # A slow server keeps at most a chunk waiting while the
+                    # next one is rendered, not the batch
+                    deliveries.drain(chunk_size)
                     # Instances of their own, read with the chunk only: the
                     # shortened URLs created for each chunk clear the values
                     # read of all the instances of the transaction
                     chunk = RecordActivity.browse(list(chunk))
                     for record_activity, message in self._email_messages(
-                            chunk, sender, templates, failures):
+                            chunk, sender, templates, failures, budget):
                         outgoing[record_activity] = message
                         deliveries.put(record_activity, message)
         finally:
@@ -1417,10 +1425,12 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             except Exception:
                 logger.exception("%s: the sent e-mails are not archived", self)
         for record_activity in outgoing:
-            exception = results.get(
-                record_activity, smtplib.SMTPServerDisconnected())
-            if exception is not None:
-                failures[record_activity] = _smtp_failure(exception)
+            if record_activity not in results:
+                # It waited for a connection when the budget was spent
+                failures[record_activity] = POSTPONED
+            elif results[record_activity] is not None:
+                failures[record_activity] = _smtp_failure(
+                    results[record_activity])
         return failures
 
     @classmethod
@@ -1428,15 +1438,19 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         "How many e-mails are rendered before they are delivered"
         return 20
 
-    def _email_messages(self, record_activities, sender, templates, failures):
+    def _email_messages(
+            self, record_activities, sender, templates, failures, budget):
         """Return the record activities and the Outgoing of their e-mail,
         with their links shortened, and add to failures the record activities
-        that fail
+        that fail or that are not rendered within the budget
 
         Only the e-mails that do not fail keep shortened URLs."""
         links = web.ShortenedLinks(self.scenario.email_open_tracking)
         rendered = []
         for record_activity in record_activities:
+            if not budget.allows('render'):
+                failures[record_activity] = POSTPONED
+                continue
             try:
                 outgoing = self._render_email_of(
                     record_activity, links, templates)
@@ -2231,7 +2245,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
 
         They are executed in batches, each by a task of the queue in its own
         transaction: by the queue workers when there are, else right after
-        this transaction."""
+        this transaction. What a task does not reach within its budget waits
+        for the next run."""
         pool = Pool()
         Scenario = pool.get('marketing.automation.scenario')
         cursor = Transaction().connection.cursor()
@@ -2262,6 +2277,12 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     def _process_batch_size(cls):
         return config.getint(
             'marketing', 'automation_batch_size', default=100)
+
+    @classmethod
+    def _task_budget(cls):
+        "Return the seconds that a task spends at most on its batch"
+        return config.getfloat(
+            'marketing', 'automation_task_budget', default=60)
 
     @classmethod
     def _claim(cls, record_activities):
@@ -2296,14 +2317,22 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     @classmethod
     def execute(cls, record_activities):
         """Run the waiting record activities of running scenarios and
-        unblocked records, and create their children"""
+        unblocked records, and create their children
+
+        Those not reached within the budget of the task keep waiting."""
         now = datetime.datetime.now()
+        budget = delivery.Budget(cls._task_budget())
         record_activities = cls._claim(record_activities)
         executed, failures = [], {}
         key = lambda ra: ra.activity  # noqa: E731
         record_activities = sorted(record_activities, key=key)
         for activity, sub_activities in groupby(record_activities, key=key):
-            sub_executed, sub_failures = activity.execute(list(sub_activities))
+            sub_activities = list(sub_activities)
+            if not budget.allows('activity'):
+                failures.update(dict.fromkeys(sub_activities, POSTPONED))
+                continue
+            sub_executed, sub_failures = activity.execute(
+                sub_activities, budget)
             executed.extend(sub_executed)
             failures.update(sub_failures)
         record_ids = defaultdict(list)
@@ -2357,7 +2386,11 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     def _record_failures(cls, failures):
         "Store the error of the failures for the users and log them"
         to_write = []
+        postponed = 0
         for record_activity, failure in failures.items():
+            if failure is POSTPONED:
+                postponed += 1
+                continue
             logger.warning(
                 "%s %s: %s", record_activity,
                 "will be retried" if failure.retry else "failed",
@@ -2367,6 +2400,10 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
                         }))
         if to_write:
             cls.write(*to_write)
+        if postponed:
+            logger.info(
+                "%s record activities wait for the next run: "
+                "the task spent its budget", postponed)
 
     @classmethod
     def _waiting_children(cls, pairs, event, negative, state='waiting'):
@@ -2468,24 +2505,30 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         their accesses, and schedule or undo the children of the events that
         start or stop to count
 
-        The events that do not come from an access are a person's: a user
-        marked them."""
+        An access changes the events that the record activities already
+        have only by the accesses made around it: they are read from those
+        alone. The events that do not come from an access are a person's: a
+        user marked them, and no access is read."""
         pool = Pool()
         URLAccess = pool.get('web.shortened_url.access')
-        if Transaction().context.get(web.ACCESS_CONTEXT):
-            events = set()
+        at = Transaction().context.get(web.ACCESS_CONTEXT)
         active = [ra for ra in record_activities
             if ra.state == 'done'
             and not ra.record.blocked
             and ra.record.scenario.state == 'running']
-        seen = URLAccess.marketing_automation_seen(active)
+        if at:
+            events = set()
+            seen = URLAccess.marketing_automation_seen(active, at)
+        else:
+            seen = {}
         to_write = defaultdict(list)
         started, stopped = defaultdict(list), defaultdict(list)
         for record_activity in active:
             trusted = record_activity.record.scenario.email_machine_events
             values = {}
             for event in ['email_opened', 'email_clicked']:
-                happened, person, burst = seen[record_activity][event]
+                happened, person, burst = seen.get(
+                    record_activity, {}).get(event, web.NOT_SEEN)
                 before = bool(getattr(record_activity, event))
                 before_person = before and not getattr(
                     record_activity, event + '_machine')

@@ -12,8 +12,12 @@ from itertools import count
 from secrets import token_hex
 from urllib.parse import quote, urljoin
 
+from sql import Literal, Null, Select
+from sql.functions import CurrentTimestamp
+from sql.operators import Exists
+
 from trytond.config import config
-from trytond.model import ModelView, fields
+from trytond.model import Index, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
@@ -33,14 +37,23 @@ EVENTS = {
     OPENED: 'email_opened',
     CLICKED: 'email_clicked',
     }
+# The methods of the URLs whose accesses tell each event: a click opens the
+# e-mail as well
+EVENT_METHODS = {
+    'email_opened': [OPENED, CLICKED],
+    'email_clicked': [CLICKED],
+    }
 # Scanners follow the links of an e-mail one after the other, people do not
 BURST = datetime.timedelta(seconds=1)
-# The context key of the events that come from an access, not from a user
+# The context key of the events that come from an access, not from a user:
+# the time of the access
 ACCESS_CONTEXT = 'marketing_automation_access'
 # Whether an event of an e-mail happened, whether a person made it and
 # whether its links were followed at once
 Seen = namedtuple('Seen', ['happened', 'person', 'burst'])
 NOT_SEEN = Seen(False, False, False)
+# An access to the e-mail of a record activity, with what tells its events
+Access = namedtuple('Access', ['id', 'url', 'method', 'create_date', 'source'])
 
 
 def automation_base():
@@ -62,6 +75,20 @@ def _database_url(base, database_name, path):
     # Once per database, not for each of the links of the e-mails
     database = Base64Converter(None).to_url(database_name)
     return urljoin(base, quote('/m/%s/%s' % (database, path)))
+
+
+def access_time():
+    """Return the time of the accesses that the transaction records: their
+    create_date, the time at which the transaction started"""
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*Select([CurrentTimestamp()]))
+    at, = cursor.fetchone()
+    if isinstance(at, str):
+        # The text of SQLite's function
+        at = datetime.datetime.fromisoformat(at)
+    # PostgreSQL gives it in the time zone of the session, in which it
+    # stores the timestamps without time zone
+    return at.replace(tzinfo=None)
 
 
 class ShortenedLinks:
@@ -153,6 +180,14 @@ class ShortenedURL(metaclass=PoolMeta):
     __name__ = 'web.shortened_url'
 
     @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        # The URLs of the e-mail of a record activity, to find its accesses
+        cls._sql_indexes.add(
+            Index(t, (t.record, Index.Equality()), where=t.record != Null))
+
+    @classmethod
     def _get_models(cls):
         return super()._get_models() + [
             'marketing.automation.record.activity',
@@ -204,25 +239,37 @@ class ShortenedURL(metaclass=PoolMeta):
         if not is_shortened_id(shortened_id):
             raise IndexError(shortened_id)
         shortened_url = super().get(shortened_id)
+        expected = shortened_url.marketing_automation_token
         # hmac does not compare non-ASCII strings
-        if not hmac.compare_digest(
-                token.encode(),
-                shortened_url.marketing_automation_token.encode()):
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            raise IndexError(shortened_id)
+        # The links of what was deleted lead nowhere, as unknown links do
+        if expected and not shortened_url.marketing_automation_found:
             raise IndexError(shortened_id)
         return shortened_url
+
+    @property
+    def marketing_automation_found(self):
+        """Tell if the record activity of the URL and the record that it
+        sent the e-mail to both exist"""
+        # The references read None once their target is deleted
+        record_activity = self.record
+        return bool(record_activity and record_activity.record.record)
 
     def access(self, **values):
         request = Transaction().context.get('_request') or {}
         if 'user_agent' in request:
             values.setdefault(
                 'user_agent', request['user_agent'][:USER_AGENT_SIZE])
+        context = {}
         if self.method in EVENTS:
             values.setdefault(
                 'marketing_automation_source',
                 self.marketing_automation_source(request))
-        # The events of the access are a person's or a machine's as its
-        # accesses tell, not a user's
-        with Transaction().set_context({ACCESS_CONTEXT: True}):
+            # The events of the access are a person's or a machine's as the
+            # accesses made around it tell, not a user's
+            context[ACCESS_CONTEXT] = access_time()
+        with Transaction().set_context(context):
             return super().access(**values)
 
     def marketing_automation_source(self, request):
@@ -288,6 +335,16 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                # The accesses of an e-mail around the time of one of them
+                Index(
+                    t, (t.url, Index.Range()), (t.create_date, Index.Range())),
+                # Whether a person made one of them
+                Index(
+                    t, (t.url, Index.Range()),
+                    where=t.marketing_automation_source == 'person'),
+                })
         cls._order.insert(0, ('create_date', 'ASC'))
 
     @classmethod
@@ -305,58 +362,119 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
     @classmethod
     def create(cls, vlist):
         accesses = super().create(vlist)
-        clicked = {
-            a.url.record for a in accesses
-            if a.url.method == CLICKED and a.url.record}
-        if clicked:
+        # The accesses recorded by a transaction are all of its time
+        clicked = defaultdict(set)
+        for access in accesses:
+            if access.url.method == CLICKED and access.url.record:
+                clicked[access.create_date].add(access.url.record)
+        for at, record_activities in clicked.items():
             cls.marketing_automation_bursts(
-                cls.marketing_automation_accesses(clicked))
+                cls.marketing_automation_accesses(record_activities, at))
         return accesses
 
     @classmethod
-    def marketing_automation_accesses(cls, record_activities):
-        """Return the accesses of the e-mails of the record activities, in
-        the order they were made, by record activity"""
+    def marketing_automation_accesses(cls, record_activities, around=None):
+        """Return the Access of the e-mails of the record activities, in the
+        order they were made, by record activity: only those made within
+        BURST of around when it is given"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        access = cls.__table__()
+        url = ShortenedURL.__table__()
+        cursor = Transaction().connection.cursor()
+        where = Literal(True)
+        if around is not None:
+            where = ((access.create_date >= around - BURST)
+                & (access.create_date <= around + BURST))
+        # The references as stored, and the accesses as tuples: an access
+        # may read the many accesses of a scanner around it
+        record_activities = {str(ra): ra for ra in record_activities}
         accesses = defaultdict(list)
-        for sub_activities in grouped_slice(record_activities, in_max()):
-            for access in cls.search([
-                        ('url.record', 'in',
-                            [str(ra) for ra in sub_activities]),
-                        ('url.method', 'in', list(EVENTS)),
-                        ], order=[('create_date', 'ASC'), ('id', 'ASC')]):
-                accesses[access.url.record].append(access)
+        for sub_references in grouped_slice(record_activities, in_max()):
+            cursor.execute(*access.join(url,
+                    condition=access.url == url.id).select(
+                    url.record, access.id, access.url, url.method,
+                    access.create_date, access.marketing_automation_source,
+                    where=url.record.in_(list(sub_references))
+                    & url.method.in_(list(EVENTS))
+                    & where,
+                    order_by=[access.create_date.asc, access.id.asc]))
+            for reference, *values in cursor:
+                accesses[record_activities[reference]].append(
+                    Access(*values))
         return accesses
 
     @classmethod
     def marketing_automation_bursts(cls, accesses):
-        """Classify as a machine's the clicks of the accesses by record
+        """Classify as a machine's the clicks of the Access by record
         activity that followed or preceded the click of another link within
-        BURST
+        BURST, and return the Access by record activity as classified
 
         It runs when an access is recorded and again before its events are
         counted, for the accesses recorded at the same time, whose
         transactions did not see each other."""
-        bursts = []
+        bursts = set()
         for record_accesses in accesses.values():
-            bursts.extend(_bursts(record_accesses))
+            bursts.update(a.id for a in _bursts(record_accesses))
         if bursts:
-            cls.write(bursts, {'marketing_automation_source': 'burst'})
+            cls.write(
+                cls.browse(list(bursts)),
+                {'marketing_automation_source': 'burst'})
+        return {
+            ra: [a._replace(source='burst') if a.id in bursts else a
+                for a in record_accesses]
+            for ra, record_accesses in accesses.items()}
 
     @classmethod
-    def marketing_automation_seen(cls, record_activities):
+    def marketing_automation_seen(cls, record_activities, at):
         """Return by record activity the Seen of each event of its e-mail
-        from its accesses: a click opens the e-mail as well"""
-        accesses = cls.marketing_automation_accesses(record_activities)
-        cls.marketing_automation_bursts(accesses)
+        from its accesses made within BURST of the access at, whose bursts
+        are checked again
+
+        The accesses further away were seen by the events of their own time:
+        they are read only to tell whether a person made the event when a
+        burst left no person's access around at."""
+        accesses = cls.marketing_automation_bursts(
+            cls.marketing_automation_accesses(record_activities, at))
         seen = {}
+        untold = defaultdict(list)
         for record_activity in record_activities:
-            record_accesses = accesses.get(record_activity, [])
-            clicks = [a for a in record_accesses if a.url.method == CLICKED]
-            seen[record_activity] = {
-                'email_opened': _seen(record_accesses),
-                'email_clicked': _seen(clicks),
-                }
+            seen[record_activity] = record_seen = {}
+            for event, methods in EVENT_METHODS.items():
+                record_seen[event] = event_seen = _seen([
+                        a for a in accesses.get(record_activity, [])
+                        if a.method in methods])
+                if event_seen.burst and not event_seen.person:
+                    untold[event].append(record_activity)
+        for event, sub_activities in untold.items():
+            people = cls.marketing_automation_people(
+                sub_activities, EVENT_METHODS[event])
+            for record_activity in sub_activities:
+                seen[record_activity][event] = seen[record_activity][
+                    event]._replace(person=record_activity in people)
         return seen
+
+    @classmethod
+    def marketing_automation_people(cls, record_activities, methods):
+        """Return the record activities of which a person made an access to
+        a URL of one of the methods"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        url = ShortenedURL.__table__()
+        access = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        references = set()
+        for sub_activities in grouped_slice(record_activities, in_max()):
+            # One person's access by URL, not all of them
+            cursor.execute(*url.select(url.record,
+                    where=url.record.in_([str(ra) for ra in sub_activities])
+                    & url.method.in_(methods)
+                    & Exists(access.select(Literal(1),
+                            where=(access.url == url.id)
+                            & (access.marketing_automation_source
+                                == 'person')))))
+            references.update(r for r, in cursor)
+        return {ra for ra in record_activities if str(ra) in references}
 
 
 def _seen(accesses):
@@ -366,7 +484,7 @@ def _seen(accesses):
     event happened."""
     if not accesses:
         return NOT_SEEN
-    sources = {a.marketing_automation_source for a in accesses}
+    sources = {a.source for a in accesses}
     return Seen(True, 'person' in sources, 'burst' in sources)
 
 
@@ -374,11 +492,10 @@ def _bursts(accesses):
     """Return the clicks of the accesses, in the order they were made, that
     are not yet known as a burst but that followed or preceded the click of
     another link within BURST"""
-    clicks = [a for a in accesses if a.url.method == CLICKED]
+    clicks = [a for a in accesses if a.method == CLICKED]
     burst = set()
     for previous, next_ in zip(clicks, clicks[1:]):
         if (next_.create_date - previous.create_date <= BURST
                 and next_.url != previous.url):
             burst.update([previous, next_])
-    return [a for a in clicks
-        if a in burst and a.marketing_automation_source != 'burst']
+    return [a for a in clicks if a in burst and a.source != 'burst']

@@ -24,7 +24,14 @@ queue workers), against a real SMTP server on loopback in its own process:
 * process opened: the 10 % children on "e-mail opened" are sent;
 * reporting: the reporting totals with their trends and the time series per
   scenario and per activity are read by day over the last 30 days (about 3N
-  record activities).
+  record activities);
+* goal, goal_reporting: a tenth of the parties reach the goal of the
+  scenario, and its figures are read;
+* clicks: one recipient follows one link of an e-mail --clicks times, each
+  a request to the /s/ route of trytond's WSGI app, which records the access
+  and runs its queued event after its commit; it tells the clicks per
+  second of the first 10 and of the last 10 requests, which should not
+  differ when the cost of an access does not grow with the earlier ones.
 
 It prints a table and a last line of JSON. With --module-from REVISION, it
 benchmarks the module as committed at REVISION instead of the working tree.
@@ -241,10 +248,16 @@ def parse_args(args=None):
         default='sqlite')
     parser.add_argument('--uri', default=DEFAULT_URI,
         help="PostgreSQL URI, without database (default: %(default)s)")
+    parser.add_argument('--database', metavar='NAME',
+        help="the name of the database, created anew and dropped "
+        "(default: bench_N)")
     parser.add_argument('--keep', action='store_true',
         help="keep the database (dropped by default)")
     parser.add_argument('--batch-size', type=int, default=None,
         help="[marketing] automation_batch_size (default: the module's)")
+    parser.add_argument('--clicks', type=int, default=1000,
+        help="how many times the clicks phase follows the link "
+        "(default: %(default)s)")
     parser.add_argument('--open-batch', type=int, default=100,
         help="how many record activities each call of on_email_opened "
         "gets in the open phase, 0 for all at once (default: %(default)s)")
@@ -252,7 +265,7 @@ def parse_args(args=None):
         help="benchmark the module as committed at REVISION (extracted "
         "under var/bench/) instead of the working tree")
     parser.add_argument('--profile', action='append', default=[],
-        choices=['trigger', 'process', 'open', 'process_opened'],
+        choices=['trigger', 'process', 'open', 'process_opened', 'clicks'],
         help="profile the phase with cProfile: the stats and the top 40 "
         "functions go to var/bench/ (the timings include its overhead)")
     parser.add_argument('--smtp-latency', type=float, default=0,
@@ -286,7 +299,7 @@ class Bench:
         self.options = options
         self.n = options.n
         self.backend = options.backend
-        self.name = 'bench_%s' % self.n
+        self.name = options.database or 'bench_%s' % self.n
         self.var = VAR.resolve()
         self.var.mkdir(parents=True, exist_ok=True)
         self.config_path = self.var / ('%s-%s.conf' % (
@@ -696,6 +709,66 @@ class Bench:
         self.check("reporting records at goal", goal['record_count_goal'],
             n // 10)
 
+        clicks = self.options.clicks
+        record_activity_id, path = self.click_path()
+        with self.phase('clicks', clicks):
+            seconds = self.follow(path, clicks)
+        self.extra['clicks'] = {
+            'first_10_per_s': round(len(seconds[:10]) / sum(seconds[:10]), 1),
+            'last_10_per_s': round(len(seconds[-10:]) / sum(seconds[-10:]), 1),
+            }
+        self.check("accesses of the link", self.count(
+                'web.shortened_url.access', [
+                    ('url.record', '=',
+                        'marketing.automation.record.activity,%s'
+                        % record_activity_id),
+                    ]), clicks)
+        self.check("e-mail clicked by a person", self.count(
+                'marketing.automation.record.activity', [
+                    ('id', '=', record_activity_id),
+                    ('email_clicked', '=', True),
+                    ('email_clicked_machine', '=', False),
+                    ]), 1)
+
+    def click_path(self):
+        """Return the record activity whose e-mail the clicks phase follows
+        and the path of its first link (not measured)"""
+        from trytond.transaction import Transaction
+        RecordActivity = self.pool.get('marketing.automation.record.activity')
+        ShortenedURL = self.pool.get('web.shortened_url')
+        with Transaction().start(self.name, 0, readonly=True):
+            record_activity, = RecordActivity.search([
+                    ('activity', '=', self.root_id),
+                    ], order=[('id', 'ASC')], limit=1)
+            url, = ShortenedURL.search([
+                    ('record', '=', str(record_activity)),
+                    ('method', '=',
+                        'marketing.automation.record.activity'
+                        '|on_email_clicked'),
+                    ], order=[('id', 'ASC')], limit=1)
+            return record_activity.id, urllib.parse.urlsplit(
+                url.shortened_url).path
+
+    def follow(self, path, count):
+        """Request path count times from trytond's WSGI app as a mail client
+        and return the seconds of each request"""
+        from werkzeug.test import Client
+
+        from trytond.wsgi import app
+        client = Client(app)
+        user_agent = (
+            'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 '
+            'Thunderbird/115.5.0')
+        seconds = []
+        for _ in range(count):
+            started = time.perf_counter()
+            response = client.get(path, headers={'User-Agent': user_agent})
+            seconds.append(time.perf_counter() - started)
+            self.check("status of the click", response.status_code, 301)
+        if self.workers:
+            self.wait_tasks()
+        return seconds
+
     def set_goal(self, domain):
         "Give the scenario a goal (not measured)"
         from trytond.pyson import PYSONEncoder
@@ -981,6 +1054,10 @@ class Bench:
         if self.options.profile:
             print("profiled (timings include the profiler): %s" % (
                     ', '.join(self.extra.get('profiles', []))))
+        if 'clicks' in self.extra:
+            print("clicks of one link of one e-mail: %(first_10_per_s)s/s "
+                "for the first 10, %(last_10_per_s)s/s for the last 10"
+                % self.extra['clicks'])
         if 'explain' in self.extra:
             print("explain (after ANALYZE; before: %s):" % (
                     'same plans' if self.extra['explain']
@@ -1018,6 +1095,7 @@ class Bench:
             'profiled': self.options.profile,
             'batch_size': self.extra.get('batch_size'),
             'open_batch': self.options.open_batch,
+            'clicks': self.extra.get('clicks'),
             'module': self.extra['module'],
             'loadavg': [round(x, 2) for x in os.getloadavg()],
             }

@@ -14,6 +14,7 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, activate_module, drop_db
 from trytond.transaction import Transaction
 
+from trytond.modules.marketing_automation import web
 from trytond.modules.marketing_automation.tests.tools import (
     create_welcome_scenario)
 
@@ -63,12 +64,18 @@ def plan_scans(node, relation=None):
     scans = []
     if node_type in {
             'Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Index Scan'}:
+        loops = node.get('Actual Loops') or 1
         scans.append({
                 'node': node_type,
                 'table': relation,
                 'index': node.get('Index Name'),
                 'cond': node.get('Index Cond') or '',
                 'loops': node.get('Actual Loops'),
+                # Those returned and those that the scan read to drop them
+                'rows': loops * (
+                    node.get('Actual Rows', 0)
+                    + node.get('Rows Removed by Filter', 0)
+                    + node.get('Rows Removed by Index Recheck', 0)),
                 })
     for child in node.get('Plans', []):
         scans.extend(plan_scans(child, relation))
@@ -84,6 +91,8 @@ class IndexesTestCase(unittest.TestCase):
     # A running scenario of 20 000 parties: 60 000 record activities
     parties = 20000
     batch = 100
+    # The clicks of one recipient on the link of Welcome, one a minute
+    clicks = 1000
 
     @classmethod
     def setUpClass(cls):
@@ -173,6 +182,50 @@ class IndexesTestCase(unittest.TestCase):
                 "ELSE now() + (1 + r.id %% 48) * interval '1 hour' END")
             cls.root_id = root.id
             cls.scenario_id = scenario.id
+
+            # The image and the link of each e-mail of Welcome, opened by a
+            # proxy on delivery then by the person for 10 %, and followed a
+            # thousand times by one recipient, a scanner's clicks but the
+            # first
+            ShortenedURL = pool.get('web.shortened_url')
+            URLAccess = pool.get('web.shortened_url.access')
+            cursor.execute(
+                'INSERT INTO "%s" (record, method, redirect_url, '
+                'create_uid, create_date) '
+                "SELECT 'marketing.automation.record.activity,' || ra.id, "
+                "m.method, 'https://shop.example.com/', 0, now() "
+                'FROM "%s" AS ra, (VALUES (%%s), (%%s)) AS m (method) '
+                'WHERE ra.activity = %%s' % (
+                    ShortenedURL._table, RecordActivity._table),
+                (web.OPENED, web.CLICKED, root.id))
+            cursor.execute(
+                'INSERT INTO "%s" (url, marketing_automation_source, '
+                'create_uid, create_date) '
+                "SELECT u.id, s.source, 0, now() - interval '2 days' "
+                "+ s.after * interval '1 minute' "
+                'FROM "%s" AS u JOIN "%s" AS ra '
+                "ON u.record = 'marketing.automation.record.activity,' "
+                '|| ra.id, '
+                "(VALUES ('delivery', 0), ('person', 30)) "
+                'AS s (source, after) '
+                'WHERE u.method = %%s AND ra.email_opened' % (
+                    URLAccess._table, ShortenedURL._table,
+                    RecordActivity._table),
+                (web.OPENED,))
+            clicker = RecordActivity.search([
+                    ('activity', '=', root.id),
+                    ('email_opened', '=', False),
+                    ], order=[('id', 'ASC')], limit=1)[0]
+            cursor.execute(
+                'INSERT INTO "%s" (url, marketing_automation_source, '
+                'create_uid, create_date) '
+                "SELECT u.id, CASE WHEN i = 1 THEN 'person' ELSE 'agent' END, "
+                "0, now() - interval '2 days' + i * interval '1 minute' "
+                'FROM "%s" AS u, generate_series(1, %%s) AS i '
+                'WHERE u.record = %%s AND u.method = %%s' % (
+                    URLAccess._table, ShortenedURL._table),
+                (cls.clicks, str(clicker), web.CLICKED))
+            cls.clicker_id = clicker.id
             transaction.commit()
 
         with Transaction().start(DB_NAME, 0) as transaction:
@@ -181,7 +234,8 @@ class IndexesTestCase(unittest.TestCase):
                     'party.party', 'marketing.automation.scenario',
                     'marketing.automation.activity',
                     'marketing.automation.record',
-                    'marketing.automation.record.activity']:
+                    'marketing.automation.record.activity',
+                    'web.shortened_url', 'web.shortened_url.access']:
                 cursor.execute('ANALYZE "%s"' % Pool().get(model)._table)
             transaction.commit()
 
@@ -241,9 +295,12 @@ class IndexesTestCase(unittest.TestCase):
                     query, table, column, expected, table, column,
                     candidates or 'NONE, add it', used, text))
         report("%s: %s" % (query, '; '.join(
-                    '%s using %s = %s (Index Cond: %s, loops: %s)' % (
+                    '%s using %s = %s (Index Cond: %s, loops: %s, '
+                    'rows read: %s)' % (
                         s['node'], s['index'], indexes.get(s['index']),
-                        shorten(s['cond']), s['loops']) for s in scans)))
+                        shorten(s['cond']), s['loops'], s['rows'])
+                    for s in scans)))
+        return scans
 
     def test_due(self):
         "The due record activities are found by the index on at"
@@ -319,3 +376,56 @@ class IndexesTestCase(unittest.TestCase):
             "Index(t, (t.record, Index.Range()), (t.activity, Index.Range())) "
             "or Unique(t, t.activity, t.record) 'activity_record_unique' "
             "in RecordActivity.__setup__", sql, params)
+
+    def test_accesses_around(self):
+        """The accesses of an e-mail around the time of one are found by the
+        indexes on the URLs' record and the accesses' url and date, reading
+        none of the others of the recipient"""
+        pool = Pool()
+        ShortenedURL = pool.get('web.shortened_url')
+        URLAccess = pool.get('web.shortened_url.access')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        clicker = RecordActivity(self.clicker_id)
+        last = URLAccess.search([
+                ('url.record', '=', str(clicker)),
+                ], order=[('create_date', 'DESC')], limit=1)[0]
+
+        accesses = URLAccess.marketing_automation_accesses(
+            [clicker], last.create_date)
+        self.assertEqual([a.id for a in accesses[clicker]], [last.id])
+        sql, params = captured(
+            URLAccess._table, URLAccess.marketing_automation_accesses,
+            [clicker], last.create_date)
+        scans = self.assertIndexOn(
+            "URLAccess.marketing_automation_accesses around a time",
+            URLAccess._table, 'url',
+            "Index(t, (t.url, Index.Range()), (t.create_date, Index.Range()))"
+            " in ShortenedURLAccess.__setup__", sql, params)
+        # The click of the window, by either URL of the e-mail
+        self.assertLessEqual(sum(s['rows'] for s in scans), 2)
+        self.assertIndexOn(
+            "URLAccess.marketing_automation_accesses around a time",
+            ShortenedURL._table, 'record',
+            "Index(t, (t.record, Index.Equality()), where=t.record != Null) "
+            "in ShortenedURL.__setup__", sql, params)
+
+    def test_people(self):
+        """Whether a person made an access of an e-mail is found by the index
+        of the people's accesses, reading none of the machines'"""
+        pool = Pool()
+        URLAccess = pool.get('web.shortened_url.access')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        clicker = RecordActivity(self.clicker_id)
+
+        self.assertEqual(
+            URLAccess.marketing_automation_people([clicker], [web.CLICKED]),
+            {clicker})
+        sql, params = captured(
+            URLAccess._table, URLAccess.marketing_automation_people,
+            [clicker], [web.CLICKED])
+        scans = self.assertIndexOn(
+            "URLAccess.marketing_automation_people", URLAccess._table, 'url',
+            "Index(t, (t.url, Index.Range()), "
+            "where=t.marketing_automation_source == 'person') "
+            "in ShortenedURLAccess.__setup__", sql, params)
+        self.assertLessEqual(sum(s['rows'] for s in scans), 1)

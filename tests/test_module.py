@@ -1,6 +1,7 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 import datetime as dt
+import time
 
 from trytond.config import config
 from trytond.model.exceptions import RequiredValidationError
@@ -686,7 +687,9 @@ class MarketingAutomationTestCase(ModuleTestCase):
                 where=table.id == sent.id))
 
         # The queue runs the event a day after the sending
-        with Transaction().set_context({web.ACCESS_CONTEXT: True}):
+        access, = sent.email_accesses
+        with Transaction().set_context(
+                {web.ACCESS_CONTEXT: access.create_date}):
             RecordActivity.on_email_opened([RecordActivity(sent.id)])
 
         self.assertTrue(sent.email_opened_machine)
@@ -768,7 +771,9 @@ class MarketingAutomationTestCase(ModuleTestCase):
             list(sent.email_accesses),
             {'marketing_automation_source': 'person'})
 
-        with Transaction().set_context({web.ACCESS_CONTEXT: True}):
+        # As the queue runs the event of the second one
+        with Transaction().set_context(
+                {web.ACCESS_CONTEXT: sent.email_accesses[-1].create_date}):
             RecordActivity.on_email_clicked([RecordActivity(sent.id)])
 
         self.assertEqual(
@@ -777,6 +782,31 @@ class MarketingAutomationTestCase(ModuleTestCase):
         self.assertTrue(sent.email_clicked_machine)
         self.assertEqual(
             [ra.at for ra in record_activities(thanks)], [None])
+
+    @with_transaction()
+    def test_event_after_deletion(self):
+        """The queued event of an access runs without error once the party
+        or the scenario of its e-mail is deleted"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Scenario = pool.get('marketing.automation.scenario')
+        ShortenedURL = pool.get('web.shortened_url')
+        activity, _, _ = self.machine_scenario()
+        sent, = record_activities(activity)
+        url, _ = ShortenedURL.search([
+                ('record', '=', str(sent)),
+                ('method', '=', web.CLICKED),
+                ])
+
+        url.access()
+        Party.delete([sent.record.record])
+        run_tasks()
+        self.assertTrue(sent.email_clicked)
+
+        url.access()
+        Scenario.delete([activity.scenario])
+        run_tasks()
+        self.assertFalse(record_activities(activity))
 
     @with_transaction()
     def test_person_click_before_scanner(self):
@@ -883,6 +913,88 @@ class MarketingAutomationTestCase(ModuleTestCase):
         # The connections delivered at once, no more than configured
         self.assertGreater(relay.most_in_progress, 1)
         self.assertLessEqual(relay.most_in_progress, 4)
+
+    @with_transaction()
+    def test_task_budget(self):
+        """A task stops at its budget: what it did not reach waits without
+        error for the next runs, and nothing is sent twice"""
+        pool = Pool()
+        Email = pool.get('ir.email')
+        addresses = ['party%s@example.com' % i for i in range(12)]
+        for address in addresses:
+            create_party(address.split('@')[0], address)
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        refused = 'party1@example.com'
+        # 0.3 second an e-mail over one connection
+        relay = RelaySMTPSink(
+            latency=0.1, refused={refused: '550 No such user here'})
+        set_marketing_config(self, 'automation_smtp_connections', '1')
+        set_marketing_config(self, 'automation_task_budget', '0.5')
+
+        with smtp_server(relay):
+            started = time.monotonic()
+            self.run_scenario(scenario)
+            duration = time.monotonic() - started
+            received = [a for rcpt_tos, _ in relay.messages for a in rcpt_tos]
+            states = {
+                ra.record.record.email: (ra.state, ra.error)
+                for ra in record_activities(activity)}
+
+            # Far from the 3.4 seconds that the 12 e-mails take
+            self.assertLess(duration, 2.5)
+            self.assertTrue(received)
+            self.assertLess(len(received), 8)
+            for address, (state, error) in states.items():
+                with self.subTest(address=address):
+                    if address in received:
+                        self.assertEqual((state, error), ('done', None))
+                    elif state == 'waiting':
+                        self.assertIsNone(error)
+                    else:
+                        self.assertEqual(address, refused)
+                        self.assertEqual(state, 'failed')
+
+            runs = 1
+            while any(s == 'waiting' for s, _ in states.values()):
+                process()
+                runs += 1
+                self.assertLess(runs, 20)
+                states = {
+                    ra.record.record.email: (ra.state, ra.error)
+                    for ra in record_activities(activity)}
+
+        received = [a for rcpt_tos, _ in relay.messages for a in rcpt_tos]
+        self.assertGreater(runs, 2)
+        self.assertEqual(
+            sorted(received), sorted(set(addresses) - {refused}))
+        self.assertEqual(states.pop(refused), ('failed', (
+                    'The SMTP server refused the e-mail to "%s" '
+                    'with the answer: 550 No such user here' % refused)))
+        self.assertEqual(set(states.values()), {('done', None)})
+        self.assertEqual(
+            sorted(a.address for e in Email.search([]) for a in e.addresses),
+            sorted(received))
+
+    @with_transaction()
+    def test_task_budget_first_email(self):
+        "A task sends its first e-mail whatever its budget"
+        for i in range(3):
+            create_party('party%s' % i, 'party%s@example.com' % i)
+        scenario = create_scenario()
+        activity = create_activity(scenario, action='send_email')
+        relay = RelaySMTPSink(latency=0.05)
+        set_marketing_config(self, 'automation_task_budget', '0')
+
+        with smtp_server(relay):
+            self.run_scenario(scenario)
+            self.assertEqual(len(relay.messages), 1)
+            process()
+            process()
+
+        self.assertEqual(len(relay.messages), 3)
+        self.assertEqual(
+            {ra.state for ra in record_activities(activity)}, {'done'})
 
     @with_transaction()
     def test_one_connection(self):

@@ -21,7 +21,7 @@ TEMPLATE = """<html><body>
 </body></html>"""
 NAMES = [
     'open', 'click', 'unsubscribe', 'next', 'http', 'forged', 'blocked',
-    'oneclick', 'confirm', 'public']
+    'oneclick', 'confirm', 'public', 'repeat']
 SCENARIO = 'Routes <b>&</b>'
 
 
@@ -102,6 +102,34 @@ class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
         self.assertEqual(activities['Welcome'][:3], ('done', True, True))
         self.assertIsNotNone(activities['Opened'][3])
         self.assertIsNotNone(activities['Clicked'][3])
+
+    def test_repeated_clicks(self):
+        "The clicks and opens of a person again and again count once"
+        shop, _, _, image = self.links('repeat')
+        client = self.client()
+        self.assertEqual(self.get(client, shop).status_code, 301)
+        clicked_at = self.record_activities('repeat')['Clicked'][3]
+        self.assertIsNotNone(clicked_at)
+
+        for _ in range(10):
+            for url in [image, shop]:
+                self.assertEqual(self.get(client, url).status_code, 301)
+
+        activities = self.record_activities('repeat')
+        self.assertEqual(activities['Welcome'][:3], ('done', True, True))
+        self.assertEqual(activities['Clicked'][3], clicked_at)
+        with Transaction().start(DB_NAME, 0):
+            RecordActivity = Pool().get('marketing.automation.record.activity')
+            welcome, = RecordActivity.search([
+                    ('record.record', '=',
+                        'party.party,%s' % self.parties['repeat']),
+                    ('activity.name', '=', "Welcome"),
+                    ])
+            self.assertFalse(welcome.email_opened_machine)
+            self.assertFalse(welcome.email_clicked_machine)
+            self.assertEqual(
+                [a.marketing_automation_source
+                    for a in welcome.email_accesses], ['person'] * 21)
 
     def test_unsubscribe(self):
         "Unsubscribing blocks the record and shows a page"
