@@ -4,7 +4,6 @@
 message fails alone, once, with a readable error, and the others of the
 batch are sent once"""
 import time
-import unittest
 
 from hypothesis import HealthCheck, given, settings
 from lxml import html as lxml_html
@@ -17,10 +16,10 @@ from trytond.modules.marketing_automation.tests.test_sandbox import (
 from trytond.modules.marketing_automation.tests.test_render import (
     CLOSING, css_unescape)
 from trytond.modules.marketing_automation.tests.tools import (
-    html_part, process, set_marketing_config, smtp_server)
+    ModuleDatabaseTestCase, html_part, process, set_marketing_config,
+    smtp_server)
 from trytond.pool import Pool
-from trytond.tests.test_tryton import (
-    activate_module, drop_db, with_transaction)
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 RUNS = 3
@@ -85,19 +84,8 @@ def forget_cache():
         cache.clear()
 
 
-class HostileInputTestCase(unittest.TestCase):
+class HostileInputTestCase(ModuleDatabaseTestCase):
     "Test hostile templates, names and addresses through the cron"
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        drop_db()
-        activate_module('marketing_automation')
-
-    @classmethod
-    def tearDownClass(cls):
-        drop_db()
-        super().tearDownClass()
 
     def run_process(self, handler=None, smtputf8=False):
         "Run the process cron RUNS times and return the received messages"

@@ -11,16 +11,15 @@ from trytond.modules.marketing_automation.sandbox import SandboxError
 from trytond.modules.marketing_automation.tests.test_hostile_input import (
     create_party, create_scenario, forget_cache, outcomes)
 from trytond.modules.marketing_automation.tests.test_identity import (
-    create_user, hide_from_marketing, marketing_group)
+    hide_from_marketing, marketer)
 from trytond.modules.marketing_automation.tests.test_identity_attacks import (
-    deny_model, draft_scenario)
+    create_phone_party, deny_model, draft_scenario)
 from trytond.modules.marketing_automation.tests.test_render import (
     RecordingConverter, render_body)
 from trytond.modules.marketing_automation.tests.tools import (
-    Data, process, smtp_server)
+    Data, ModuleDatabaseTestCase, process, smtp_server)
 from trytond.pool import Pool
-from trytond.tests.test_tryton import (
-    activate_module, drop_db, with_transaction)
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 
@@ -31,31 +30,12 @@ def add_phone(party, value='+3200'):
     return party
 
 
-class HostileReviewTestCase(unittest.TestCase):
+class HostileReviewTestCase(ModuleDatabaseTestCase):
     "The attacks of the second review"
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        drop_db()
-        activate_module('marketing_automation')
-
-    @classmethod
-    def tearDownClass(cls):
-        drop_db()
-        super().tearDownClass()
-
-    def marketer_id(self):
-        pool = Pool()
-        User = pool.get('res.user')
-        users = User.search([('login', '=', 'marketer')])
-        if users:
-            return users[0].id
-        return create_user('marketer', [marketing_group()]).id
 
     def assertCountsNothing(self, domain, expected=0):
         "The domain, saved by a marketer, is refused or counts expected"
-        with Transaction().set_user(self.marketer_id()):
+        with Transaction().set_user(marketer()):
             try:
                 scenario = draft_scenario(domain)
             except DomainError:
@@ -118,7 +98,7 @@ class HostileReviewTestCase(unittest.TestCase):
         hide_from_marketing(
             'party.contact_mechanism', [('type', '!=', 'phone')])
         deny_model('party.identifier')
-        with Transaction().set_user(self.marketer_id()), \
+        with Transaction().set_user(marketer()), \
                 Transaction().set_context(_check_access=True):
             for clause in [
                     ('rec_name', 'ilike', '%32 SECRET%'),
@@ -133,12 +113,7 @@ class HostileReviewTestCase(unittest.TestCase):
         """A clause on a relation by ids counts the parties as if the
         contact mechanisms that the rules hide did not exist: as the parties
         without any for the negative operators"""
-        hide_from_marketing(
-            'party.contact_mechanism', [('type', '!=', 'phone')])
-        party = create_party("Phone", 'phone@example.com')
-        party.contact_mechanisms = [{'type': 'phone', 'value': '+3200'}]
-        party.save()
-        create_party("Email", 'email@example.com')
+        create_phone_party()
         Pool().get('party.party')(name="None").save()
         for clause, expected in [
                 (('contact_mechanisms', 'in', list(range(1, 50))), 0),
@@ -235,7 +210,7 @@ class HostileReviewTestCase(unittest.TestCase):
         Scenario = pool.get('marketing.automation.scenario')
         party = create_party("Gone", 'gone@example.com')
         Party.write([party], {'active': False})
-        with Transaction().set_user(self.marketer_id()), \
+        with Transaction().set_user(marketer()), \
                 Transaction().set_context(active_test=False):
             scenario = draft_scenario([('name', '=', "Gone")])
             simulated = scenario.simulation()['record_count']

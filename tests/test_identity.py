@@ -4,8 +4,6 @@
 and of their goals, the conditions and the templates read what the
 Marketing group may read, whoever edited them, pressed the button or runs
 the cron, and never the users nor the configuration of the system"""
-import unittest
-
 from trytond.model.exceptions import AccessError
 from trytond.modules.marketing_automation import access
 from trytond.modules.marketing_automation.exceptions import (
@@ -13,11 +11,10 @@ from trytond.modules.marketing_automation.exceptions import (
 from trytond.modules.marketing_automation.tests.test_hostile_input import (
     create_party, create_scenario, outcomes)
 from trytond.modules.marketing_automation.tests.tools import (
-    process, smtp_server)
+    ModuleDatabaseTestCase)
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONEncoder
-from trytond.tests.test_tryton import (
-    activate_module, drop_db, with_transaction)
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 
@@ -33,6 +30,16 @@ def create_user(login, groups):
     user = User(name=login.title(), login=login, groups=groups)
     user.save()
     return user
+
+
+def marketer():
+    "Return the id of the user of the Marketing group only"
+    pool = Pool()
+    User = pool.get('res.user')
+    users = User.search([('login', '=', 'marketer')])
+    if users:
+        return users[0].id
+    return create_user('marketer', [marketing_group()]).id
 
 
 def deny_field(model, name):
@@ -62,26 +69,8 @@ def hide_from_marketing(model, domain):
                 }])
 
 
-class IdentityTestCase(unittest.TestCase):
+class IdentityTestCase(ModuleDatabaseTestCase):
     "Test the identity that evaluates what marketers write"
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        drop_db()
-        activate_module('marketing_automation')
-
-    @classmethod
-    def tearDownClass(cls):
-        drop_db()
-        super().tearDownClass()
-
-    def run_process(self):
-        "Run the process cron as root and return the received messages"
-        with smtp_server() as smtp, Transaction().set_user(0):
-            process()
-            process()
-            return [m for _, m in smtp.messages]
 
     @with_transaction()
     def test_identity(self):
@@ -129,7 +118,7 @@ class IdentityTestCase(unittest.TestCase):
                 '"Login": lambda: record.create_uid.login, '
                 '}.get(record.name, lambda: record.name)()}</p>'))
 
-        messages = self.run_process()
+        messages = self.run_process_as_root()
 
         self.assertEqual(
             [m['To'].addresses[0].username for m in messages], ['name'])
@@ -153,7 +142,7 @@ class IdentityTestCase(unittest.TestCase):
                 '<p>${len(record.contact_mechanisms)} '
                 '${[m.type for m in record.contact_mechanisms]}</p>'))
 
-        message, = self.run_process()
+        message, = self.run_process_as_root()
 
         self.assertIn("1 email", message.get_body(('html',)).get_content())
         self.assertEqual(outcomes(activity)["John"], ('done', None))
@@ -180,7 +169,7 @@ class IdentityTestCase(unittest.TestCase):
         activity.name = "Welcome by the administrator"
         activity.save()
 
-        message, = self.run_process()
+        message, = self.run_process_as_root()
 
         self.assertEqual(message['To'].addresses[0].username, 'jane')
         state, error = outcomes(activity)["John"]
@@ -284,7 +273,7 @@ class IdentityTestCase(unittest.TestCase):
         activity.save()
         hide_from_marketing('party.party', [('name', '!=', "Visible")])
 
-        self.run_process()
+        self.run_process_as_root()
 
         record_activity, = RecordActivity.search([])
         party, = Party.search([])

@@ -3,20 +3,17 @@
 """Attacks on the identity of the evaluation: each test is an attack that
 tries to make a domain, a goal, a condition, a template or a name read or count
 what the Marketing group may not read, and asserts what should hold"""
-import unittest
-
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DomainError)
 from trytond.modules.marketing_automation.tests.test_hostile_input import (
     create_party, create_scenario)
 from trytond.modules.marketing_automation.tests.test_identity import (
-    create_user, deny_field, hide_from_marketing, marketing_group)
+    deny_field, hide_from_marketing, marketer)
 from trytond.modules.marketing_automation.tests.tools import (
-    process, smtp_server)
+    ModuleDatabaseTestCase, process)
 from trytond.pool import Pool
 from trytond.pyson import Eval, Len, PYSONEncoder
-from trytond.tests.test_tryton import (
-    activate_module, drop_db, with_transaction)
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 
@@ -27,6 +24,17 @@ def deny_model(model):
     ModelAccess = pool.get('ir.model.access')
     model, = Model.search([('model', '=', model)])
     ModelAccess.create([{'model': model.id, 'perm_read': False}])
+
+
+def create_phone_party():
+    """Create the party Phone, whose only contact mechanism is a phone that
+    the rules hide from the Marketing group, and the party Email"""
+    hide_from_marketing(
+        'party.contact_mechanism', [('type', '!=', 'phone')])
+    party = create_party("Phone", 'phone@example.com')
+    party.contact_mechanisms = [{'type': 'phone', 'value': '+3200'}]
+    party.save()
+    create_party("Email", 'email@example.com')
 
 
 def draft_scenario(domain, model='party.party', **values):
@@ -40,37 +48,8 @@ def draft_scenario(domain, model='party.party', **values):
     return scenario
 
 
-class IdentityAttackTestCase(unittest.TestCase):
+class IdentityAttackTestCase(ModuleDatabaseTestCase):
     "Attacks on the identity that evaluates what marketers write"
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        drop_db()
-        activate_module('marketing_automation')
-
-    @classmethod
-    def tearDownClass(cls):
-        drop_db()
-        super().tearDownClass()
-
-    def run_process(self):
-        "Run the process cron as root and return the received messages"
-        with smtp_server() as smtp, Transaction().set_user(0):
-            process()
-            process()
-            return [m for _, m in smtp.messages]
-
-    def marketer(self):
-        return create_user('marketer', [marketing_group()])
-
-    def marketer_id(self):
-        pool = Pool()
-        User = pool.get('res.user')
-        users = User.search([('login', '=', 'marketer')])
-        if users:
-            return users[0].id
-        return self.marketer().id
 
     @with_transaction()
     def test_domain_of_clauses(self):
@@ -81,7 +60,7 @@ class IdentityAttackTestCase(unittest.TestCase):
         create_party("John", 'john@example.com')
         create_party("Jane", 'jane@example.com')
         create_party("Other", 'other@example.com')
-        with Transaction().set_user(self.marketer().id):
+        with Transaction().set_user(marketer()):
             scenario = draft_scenario([('name', 'like', 'J%')])
             self.assertEqual(scenario.record_count, 2)
             scenario = draft_scenario(
@@ -101,7 +80,7 @@ class IdentityAttackTestCase(unittest.TestCase):
                 [('contact_mechanisms.party', '=', 'SECRET')],
                 ]:
             with self.subTest(domain=domain), \
-                    Transaction().set_user(self.marketer_id()):
+                    Transaction().set_user(marketer()):
                 try:
                     scenario = draft_scenario(domain)
                 except DomainError:
@@ -121,7 +100,7 @@ class IdentityAttackTestCase(unittest.TestCase):
         create_party("John", 'john@example.com', code="SECRET")
         create_party("Jane", 'jane@example.com', code="OTHER")
         create_scenario()
-        with Transaction().set_user(self.marketer_id()), \
+        with Transaction().set_user(marketer()), \
                 Transaction().set_context(_check_access=True):
             for clause in [
                     ('rec_name', '=', 'SECRET'),
@@ -145,13 +124,13 @@ class IdentityAttackTestCase(unittest.TestCase):
         party.save()
         activity = create_scenario(template='<p>${record}</p>')
         with self.subTest("record name"), \
-                Transaction().set_user(self.marketer_id()):
+                Transaction().set_user(marketer()):
             record, = Record.search([])
             self.assertNotIn("SECRET", record.rec_name)
 
         with self.subTest("template"):
             # The name may not be read: the e-mail fails
-            self.assertEqual(self.run_process(), [])
+            self.assertEqual(self.run_process_as_root(), [])
 
         with self.subTest("condition"):
             activity.condition = PYSONEncoder().encode(
@@ -171,7 +150,7 @@ class IdentityAttackTestCase(unittest.TestCase):
         RecordActivity = pool.get('marketing.automation.record.activity')
         Scenario = pool.get('marketing.automation.scenario')
         create_party("John", 'john@example.com')
-        with Transaction().set_user(self.marketer_id()), \
+        with Transaction().set_user(marketer()), \
                 Transaction().set_context(language='fr'):
             scenario = Scenario(
                 name="Context", model='party.party', domain='[]',
@@ -205,7 +184,7 @@ class IdentityAttackTestCase(unittest.TestCase):
         activity.condition = PYSONEncoder().encode(
             Len(Eval('self.contact_mechanisms', [])) > 1)
         activity.save()
-        with Transaction().set_user(self.marketer_id()):
+        with Transaction().set_user(marketer()):
             self.assertFalse(activity.evaluate_condition(party))
 
     @with_transaction()
@@ -214,13 +193,8 @@ class IdentityAttackTestCase(unittest.TestCase):
         rules nor the access of their model: it counts the parties that have
         only contact mechanisms that the rules hide, or that the Marketing
         group may not read at all"""
-        hide_from_marketing(
-            'party.contact_mechanism', [('type', '!=', 'phone')])
-        party = create_party("Phone", 'phone@example.com')
-        party.contact_mechanisms = [{'type': 'phone', 'value': '+3200'}]
-        party.save()
-        create_party("Email", 'email@example.com')
-        with Transaction().set_user(self.marketer_id()):
+        create_phone_party()
+        with Transaction().set_user(marketer()):
             for domain in [
                     [('contact_mechanisms', '!=', None)],
                     [('contact_mechanisms', 'where', [])],
@@ -252,7 +226,7 @@ class IdentityAttackTestCase(unittest.TestCase):
                 ]:
             for field in ['domain', 'goal_domain']:
                 with self.subTest(domain=domain, field=field), \
-                        Transaction().set_user(self.marketer_id()):
+                        Transaction().set_user(marketer()):
                     with self.assertRaises(DomainError):
                         draft_scenario(
                             [] if field == 'goal_domain' else domain,
@@ -271,7 +245,7 @@ class IdentityAttackTestCase(unittest.TestCase):
         hidden = create_party("Hidden", 'hidden@example.com')
         activity = create_scenario()
         hide_from_marketing('party.party', [('id', '!=', hidden.id)])
-        with Transaction().set_user(self.marketer_id()), \
+        with Transaction().set_user(marketer()), \
                 Transaction().set_context(_check_access=True):
             start = Start(activity=activity, record=hidden)
             start.on_change_record()
@@ -288,7 +262,7 @@ class IdentityAttackTestCase(unittest.TestCase):
         deny_model('party.contact_mechanism')
         party = create_party("John", 'secret-address@example.com')
         activity = create_scenario(template='<p>Hello</p>')
-        with Transaction().set_user(self.marketer_id()), \
+        with Transaction().set_user(marketer()), \
                 Transaction().set_context(_check_access=True):
             start = Start(activity=activity, record=party)
             start.on_change_record()

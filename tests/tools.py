@@ -8,6 +8,7 @@ import email.policy
 import os
 import socket
 import threading
+import unittest
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from trytond.config import config
 from trytond.modules.marketing_automation.sandbox import (
     SandboxError, TemplateRecord)
 from trytond.pool import Pool
+from trytond.tests.test_tryton import activate_module, drop_db
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -388,3 +390,26 @@ def send_welcome(name, template, names, children=EVENT_CHILDREN):
     Scenario.trigger()
     process()
     return {p.name: p.id for p in parties}
+
+
+class ModuleDatabaseTestCase(unittest.TestCase):
+    "The tests on a database of their own with the module activated"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        drop_db()
+        activate_module('marketing_automation')
+
+    @classmethod
+    def tearDownClass(cls):
+        drop_db()
+        super().tearDownClass()
+
+    def run_process_as_root(self):
+        """Run the process cron twice as root, as trytond-cron does, and
+        return the received messages"""
+        with smtp_server() as smtp, Transaction().set_user(0):
+            process()
+            process()
+            return [m for _, m in smtp.messages]
