@@ -20,6 +20,7 @@ from sql.aggregate import Count, Sum
 from sql.conditionals import Case
 from sql.operators import Concat, Exists
 
+from trytond import backend
 from trytond.config import config
 from trytond.i18n import gettext
 from trytond.model import (
@@ -1259,6 +1260,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             try:
                 if self.evaluate_condition(record, rules=record not in shown):
                     passed.append(record)
+            except backend.DatabaseOperationalError:
+                # The access checks read the database: a lock or a
+                # serialisation failure is retried by trytond, not a failure
+                # of the condition
+                raise
             except Exception as exception:
                 failed[record] = exception
         names = access.names(list(failed))

@@ -4,6 +4,9 @@
 and of their goals, the conditions and the templates read what the
 Marketing group may read, whoever edited them, pressed the button or runs
 the cron, and never the users nor the configuration of the system"""
+from unittest.mock import patch
+
+from trytond import backend
 from trytond.model.exceptions import AccessError
 from trytond.modules.marketing_automation import access
 from trytond.modules.marketing_automation.exceptions import (
@@ -280,6 +283,22 @@ class IdentityTestCase(ModuleDatabaseTestCase):
         self.assertEqual(record_activity.state, 'failed')
         self.assertNotIn("Visible", record_activity.error)
         self.assertIn("#%s" % party.id, record_activity.error)
+
+    @with_transaction()
+    def test_condition_database_error(self):
+        """A database error while the access of a condition is checked
+        reaches trytond, which retries the task, instead of failing the
+        record"""
+        activity = create_scenario()
+        activity.condition = PYSONEncoder().encode(
+            Eval('self.name', '') != '')
+        activity.save()
+        party = create_party("John", 'john@example.com')
+        # A lock of the database cannot be made to happen at this point
+        with patch.object(access, 'check', side_effect=(
+                    backend.DatabaseOperationalError("lock"))):
+            with self.assertRaises(backend.DatabaseOperationalError):
+                activity.filter_condition([party])
 
     @with_transaction()
     def test_names_of_hidden_records(self):
