@@ -4,25 +4,37 @@
 
 A relay answers each SMTP command after a network round trip: one connection
 spends most of its time waiting. The messages of a batch are shared by a few
-threads, each with its own connection that it reuses for many messages,
-while the next messages are being rendered.
+threads, each with its own connection that it reuses for the messages of
+the batch, while the next messages are being rendered.
 The threads only talk SMTP: the records are read before and written after,
 in the thread of the transaction. A thread starts only when the others are
-busy, and the connections are kept for the next batches of the process: a
-relay that answers at once needs one or two of them, and each connection
-opened costs the round trips of its greeting, TLS and login.
+busy: a relay that answers at once needs one or two connections, and each
+connection opened costs the round trips of its greeting, TLS and login.
+The connections are closed at the end of the batch.
 
 A batch has a time budget: once it is spent, the messages that waited for a
 connection until then are not sent, and those being sent finish."""
-import atexit
-import os
 import smtplib
 import threading
 import time
+from collections import namedtuple
 from queue import Empty, SimpleQueue
 
 from trytond.config import config
+from trytond.i18n import gettext
+from trytond.sendmail import get_smtp_server, sendmail
 
+from . import render
+from .common import error_message
+
+# Why an action could not be executed and whether to try again later
+Failure = namedtuple('Failure', ['message', 'retry'])
+# The action that the task did not reach within its budget: it runs on the
+# next run, without error
+POSTPONED = Failure(None, True)
+# What the SMTP client raises for a message that the server refused or that
+# it could not send: the message fails, not the batch
+SMTP_ERRORS = (smtplib.SMTPException, OSError)
 # The exceptions after which the connection can send the next message
 CONNECTION_KEPT = (
     smtplib.SMTPRecipientsRefused,
@@ -31,6 +43,62 @@ CONNECTION_KEPT = (
     )
 # What tells a thread that no message will come any more
 _CLOSED = object()
+
+
+def sender():
+    "Return the envelope sender of the e-mails"
+    return (config.get('marketing', 'email_from')
+        or config.get('email', 'from'))
+
+
+def deliver(server, sender, address, smtputf8, msg):
+    """Deliver msg to address through server (or a new one) and return the
+    server to use next"""
+    if server is None:
+        server = get_smtp_server(strict=True)
+    if smtputf8:
+        server.ehlo_or_helo_if_needed()
+        if not server.has_extn('smtputf8'):
+            raise smtplib.SMTPNotSupportedError(address)
+        server.sendmail(
+            sender, [address], render.smtputf8_bytes(msg),
+            mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
+        return server
+    return sendmail(sender, [address], msg, server=server, strict=True)
+
+
+def smtp_connections():
+    "Return how many SMTP connections deliver the e-mails of a batch at once"
+    return max(config.getint(
+            'marketing', 'automation_smtp_connections', default=48), 1)
+
+
+def smtp_answer(code, answer):
+    "Return the text of an answer of the SMTP server"
+    if isinstance(answer, bytes):
+        answer = answer.decode('utf-8', 'replace')
+    return ('%s %s' % (code, answer)).strip()
+
+
+def failure(exception):
+    "Return the Failure of an exception of the SMTP delivery"
+    if isinstance(exception, smtplib.SMTPNotSupportedError):
+        return Failure(gettext('marketing_automation.msg_email_smtputf8'),
+            False)
+    elif isinstance(exception, smtplib.SMTPRecipientsRefused):
+        (address, (code, answer)), = exception.recipients.items()
+        return Failure(gettext('marketing_automation.msg_email_refused',
+                address=address, answer=smtp_answer(code, answer)),
+            code < 500)
+    elif isinstance(exception, smtplib.SMTPResponseException):
+        return Failure(gettext('marketing_automation.msg_email_smtp_error',
+                answer=smtp_answer(
+                    exception.smtp_code, exception.smtp_error)),
+            exception.smtp_code < 500)
+    # Connection errors are temporary
+    return Failure(gettext(
+            'marketing_automation.msg_email_connection_error',
+            error=error_message(exception)), True)
 
 
 class Budget:
@@ -66,7 +134,9 @@ class Delivery:
     is interrupted keeps what was sent.
     Once the budget is spent, the messages put before that still wait for a
     connection are not sent (they have no result), but the first of the
-    batch; those put after, rendered when it ran out, are."""
+    batch; those put after, rendered when it ran out, are.
+    Each thread closes its connection at the end of the batch; what a thread
+    raises that is not an SMTP error is raised at the end."""
 
     def __init__(self, send, connections, results, budget):
         self.send = send
@@ -80,6 +150,8 @@ class Delivery:
         self.taken = threading.Condition(self.lock)
         self.idle = 0
         self.took = False
+        # What a thread raised that is not an SMTP error
+        self.error = None
 
     def __enter__(self):
         return self
@@ -92,6 +164,8 @@ class Delivery:
             self.jobs.put(_CLOSED)
         for thread in self.threads:
             thread.join()
+        if type_ is None and self.error is not None:
+            raise self.error
 
     def put(self, key, message):
         "Queue the message of key, to be sent as soon as a connection is free"
@@ -121,7 +195,8 @@ class Delivery:
             pass
 
     def work(self):
-        server = IDLE.take()
+        "Send the messages of the queue over a connection of its own"
+        server = None
         try:
             while True:
                 with self.lock:
@@ -139,75 +214,21 @@ class Delivery:
                     continue
                 try:
                     server = self.send(server, message)
-                except Exception as exception:
+                except SMTP_ERRORS as exception:
                     self.results[key] = exception
                     if not isinstance(exception, CONNECTION_KEPT):
                         # The connection is lost
                         server = None
                 else:
                     self.results[key] = None
+        except BaseException as exception:
+            # Not a failure of the message: the transaction raises it once
+            # the other connections are done
+            self.error = exception
+            self.discard()
         finally:
             if server is not None:
-                IDLE.give(server, self.connections)
-
-
-class IdleConnections:
-    """The open SMTP connections of the process that no delivery uses
-
-    A connection is forgotten in a forked process, whose parent may use it,
-    and closed once it waited for longer than the servers usually wait."""
-
-    def __init__(self, timeout=60):
-        self.timeout = timeout
-        self.lock = threading.Lock()
-        self.pid = os.getpid()
-        self.connections = []
-
-    def take(self):
-        """Return an idle connection to the SMTP server of the configuration
-        that the server did not close, or None"""
-        uri = config.get('email', 'uri')
-        while True:
-            with self.lock:
-                if self.pid != os.getpid():
-                    self.pid, self.connections = os.getpid(), []
-                if not self.connections:
-                    return None
-                since, server = self.connections.pop()
-            if (time.monotonic() - since <= self.timeout
-                    and server.uri == uri
-                    and is_open(server)):
-                return server
-            close(server)
-
-    def give(self, server, limit):
-        "Keep the connection for later or close it when limit are kept"
-        with self.lock:
-            if len(self.connections) < limit:
-                self.connections.append((time.monotonic(), server))
-                return
-        close(server)
-
-    def close(self):
-        "Close the idle connections of the process"
-        with self.lock:
-            connections, self.connections = self.connections, []
-            if self.pid != os.getpid():
-                return
-        for _, server in connections:
-            close(server)
-
-
-IDLE = IdleConnections()
-atexit.register(IDLE.close)
-
-
-def is_open(server):
-    "Tell if the server answers on the connection"
-    try:
-        return server.noop()[0] == 250
-    except (smtplib.SMTPException, OSError):
-        return False
+                close(server)
 
 
 def close(server):

@@ -3,56 +3,46 @@
 import datetime
 import hashlib
 import hmac
-import inspect
 import logging
-import smtplib
 import uuid
 import zlib
 from collections import defaultdict, namedtuple
-from contextlib import contextmanager
-from functools import cache, partial
+from functools import partial
 from itertools import groupby
 from urllib.parse import quote, urlencode
 
-from genshi.template import TemplateSyntaxError
-from sql import Cast, Column, Conflict, Literal, Null, Select, Union
-from sql.aggregate import Count, Sum
-from sql.conditionals import Case
-from sql.operators import Concat, Exists
+from sql import Column, Literal, Null, Select, Union
+from sql.operators import Exists
 
 from trytond import backend
 from trytond.config import config
+from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import (
-    Index, Model, ModelSQL, ModelView, Unique, Workflow,
+    Index, ModelSQL, ModelView, Unique, Workflow,
     fields)
 from trytond.model.exceptions import AccessError
 from trytond.model.fields.field import domain_validate
 from trytond.pool import Pool
 from trytond.pyson import Eval, PYSONDecoder
 from trytond.report import Report
-from trytond.sendmail import (
-    get_smtp_server, sendmail, sendmail_transactional)
+from trytond.sendmail import sendmail_transactional
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools import timezone as tz
 from trytond.transaction import (
     Transaction, without_check_access)
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
-from . import access, delivery, render, sandbox, web
-from .common import in_max
+from . import access, delivery, mixin, render, sandbox, template, web
+from .common import error_message, flag, in_max, rate, reference, sums
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
-    FromError, HoldoutError, TemplateError, TextError)
+    FromError, HoldoutError, TemplateError)
+from .reporting import lift_interval
 from .sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
 
-# Why an action could not be executed and whether to try again later
-Failure = namedtuple('Failure', ['message', 'retry'])
-# The action that the task did not reach within its budget: it runs on the
-# next run, without error
-POSTPONED = Failure(None, True)
 # An e-mail of a batch: rendered, then with its message ready to be
 # delivered, then archived with the values read when it was rendered
 Outgoing = namedtuple('Outgoing', [
@@ -71,248 +61,28 @@ WEEKDAYS = [
     ('5', "Saturday"),
     ('6', "Sunday"),
     ]
-# The models of the records that the templates may give to the helpers
-HELPER_MODELS = {'ir.lang', 'currency.currency', 'product.uom'}
 EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
     }
+# What decoding the PYSON that a marketer wrote raises: a malformed or too
+# deep structure, a statement that evaluates nothing (Id), a wrong type, a
+# missing key, a division by zero, a field that the identity of the
+# evaluation may not read
+PYSON_ERRORS = (
+    ArithmeticError, AttributeError, LookupError, NotImplementedError,
+    RecursionError, TypeError, ValueError, UserError)
+# What searching a domain raises besides: a malformed clause, a number too
+# large for the database driver
+DOMAIN_ERRORS = PYSON_ERRORS + (AssertionError,)
+# What a condition raises on the values of a record
+CONDITION_ERRORS = PYSON_ERRORS
+# What makes the e-mail of one record fail alone: its template or its
+# address
+EMAIL_ERRORS = (render.RenderError, render.AddressError)
 
 
-def email_sender():
-    "Return the sender of the e-mails"
-    return (config.get('marketing', 'email_from')
-        or config.get('email', 'from'))
-
-
-def _error_message(exception):
-    return getattr(exception, 'message', None) or str(exception) or repr(
-        exception)
-
-
-def render_limits():
-    "Return the limits of the render of an e-mail from the configuration"
-    return sandbox.Limits(
-        timeout=config.getfloat(
-            'marketing', 'automation_render_timeout',
-            default=sandbox.DEFAULT_TIMEOUT),
-        size=config.getint(
-            'marketing', 'automation_render_size',
-            default=sandbox.DEFAULT_SIZE),
-        links=config.getint(
-            'marketing', 'automation_max_links',
-            default=sandbox.DEFAULT_LINKS))
-
-
-def _bounded(text, size=200):
-    "Return text cut to size characters: templates and records make it"
-    return text if len(text) <= size else text[:size - 1] + '…'
-
-
-def _exception_text(exception):
-    "Return the text of an exception raised by a template, in bounded size"
-    if all(isinstance(a, (str, int, float)) for a in exception.args):
-        text = _bounded(str(exception))
-    else:
-        # The arguments come from the template and may be anything
-        text = ''
-    return type(exception).__name__ + (': ' + text if text else '')
-
-
-def template_reason(error, line=None):
-    "Return the translated reason of an error of a template on line"
-    if isinstance(error, SandboxError):
-        limits = render_limits()
-        reason = gettext(
-            'marketing_automation.msg_template_' + error.reason,
-            name=_bounded(error.name), size=limits.size,
-            timeout=limits.timeout, links=limits.links,
-            subject=render.SUBJECT_SIZE)
-        line = line or error.line
-    elif isinstance(error, TemplateSyntaxError):
-        reason = gettext(
-            'marketing_automation.msg_template_exception',
-            exception=error.msg)
-        line = line or error.lineno
-    else:
-        reason = gettext(
-            'marketing_automation.msg_template_exception',
-            exception=_exception_text(error))
-    if line and line > 0:
-        reason = gettext(
-            'marketing_automation.msg_template_line',
-            line=line, reason=reason)
-    return reason
-
-
-def deliver(server, sender, address, smtputf8, msg):
-    """Deliver msg to address through server (or a new one) and return the
-    server to use next"""
-    if server is None:
-        server = get_smtp_server(strict=True)
-    if smtputf8:
-        server.ehlo_or_helo_if_needed()
-        if not server.has_extn('smtputf8'):
-            raise smtplib.SMTPNotSupportedError(address)
-        server.sendmail(
-            sender, [address], render.smtputf8_bytes(msg),
-            mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
-        return server
-    return sendmail(sender, [address], msg, server=server, strict=True)
-
-
-def smtp_connections():
-    "Return how many SMTP connections deliver the e-mails of a batch at once"
-    return max(config.getint(
-            'marketing', 'automation_smtp_connections', default=48), 1)
-
-
-def _smtp_answer(code, answer):
-    "Return the text of an answer of the SMTP server"
-    if isinstance(answer, bytes):
-        answer = answer.decode('utf-8', 'replace')
-    return ('%s %s' % (code, answer)).strip()
-
-
-def _smtp_failure(exception):
-    "Return the Failure of an exception of the SMTP delivery"
-    if isinstance(exception, smtplib.SMTPNotSupportedError):
-        return Failure(gettext('marketing_automation.msg_email_smtputf8'),
-            False)
-    elif isinstance(exception, smtplib.SMTPRecipientsRefused):
-        (address, (code, answer)), = exception.recipients.items()
-        return Failure(gettext('marketing_automation.msg_email_refused',
-                address=address, answer=_smtp_answer(code, answer)),
-            code < 500)
-    elif isinstance(exception, smtplib.SMTPResponseException):
-        return Failure(gettext('marketing_automation.msg_email_smtp_error',
-                answer=_smtp_answer(
-                    exception.smtp_code, exception.smtp_error)),
-            exception.smtp_code < 500)
-    # Connection errors are temporary
-    return Failure(gettext(
-            'marketing_automation.msg_email_connection_error',
-            error=_error_message(exception)), True)
-
-
-def reporting_totals(model, records, names, default=0):
-    """Return the figures names of all time of the records from the
-    reporting totals of model, whose ids are those of the records (default
-    for those without): the reporting computes them once for all"""
-    pool = Pool()
-    Total = pool.get(model)
-    result = {n: dict.fromkeys(map(int, records), default) for n in names}
-    with without_check_access(), Transaction().set_context(
-            from_date=None, to_date=None, scenario=None):
-        for sub_records in grouped_slice(records, in_max()):
-            for total in Total.search([
-                        ('id', 'in', [r.id for r in sub_records]),
-                        ], order=[]):
-                for name in names:
-                    value = getattr(total, name)
-                    result[name][total.id] = (
-                        default if value is None else value)
-    return result
-
-
-@contextmanager
-def savepoint():
-    "Roll back what fails inside, leaving the transaction usable"
-    cursor = Transaction().connection.cursor()
-    cursor.execute('SAVEPOINT marketing_automation')
-    try:
-        yield
-    except Exception:
-        cursor.execute('ROLLBACK TO SAVEPOINT marketing_automation')
-        raise
-    else:
-        cursor.execute('RELEASE SAVEPOINT marketing_automation')
-
-
-class TypedTextMixin:
-    "Refuse the characters that the database cannot store in typed text"
-    __slots__ = ()
-
-    @classmethod
-    def create(cls, vlist):
-        cls._check_characters(vlist)
-        return super().create(vlist)
-
-    @classmethod
-    def write(cls, *args):
-        cls._check_characters(args[1:None:2])
-        super().write(*args)
-
-    @classmethod
-    def _check_characters(cls, vlist):
-        for values in vlist:
-            for name, value in values.items():
-                if isinstance(value, str) and '\x00' in value:
-                    raise TextError(gettext(
-                            'marketing_automation.msg_invalid_character',
-                            field=cls.__names__(name)['field']))
-
-
-class MarketingAutomationMixin:
-    "Mixin of the models that can enter a marketing scenario"
-    __slots__ = ()
-
-    marketing_party = fields.Function(
-        fields.Many2One('party.party', "Marketing Party"),
-        'get_marketing_party', searcher='search_marketing_party')
-
-    def get_marketing_party(self, name):
-        raise NotImplementedError
-
-    @classmethod
-    def marketing_party_query(cls):
-        """Return the SQL query of the references of the records (column
-        reference) and of their marketing party (column party)"""
-        table = cls.__table__()
-        return table.select(
-            Concat(cls.__name__ + ',', Cast(table.id, 'VARCHAR')).as_(
-                'reference'),
-            cls.marketing_party_column(table).as_('party'))
-
-    @classmethod
-    def marketing_party_column(cls, table):
-        "Return the column of the marketing party in the table of the records"
-        raise NotImplementedError
-
-    @classmethod
-    def marketing_email_domain(cls):
-        "Return the domain of the records that have an e-mail address"
-        return [('marketing_party.contact_mechanisms', 'where', [
-                    ('type', '=', 'email'),
-                    ('value', 'not in', [None, '']),
-                    ])]
-
-    @classmethod
-    def search_marketing_party(cls, name, clause):
-        raise NotImplementedError
-
-    @property
-    def _marketing_party(self):
-        """The marketing party, as an instance that shares the values read
-        with the record (cheaper for a batch than the Function field)"""
-        return self.marketing_party
-
-    @property
-    def marketing_language(self):
-        "The language of the messages"
-        party = self._marketing_party
-        if party and party.lang:
-            return party.lang.code
-
-    @property
-    def marketing_email(self):
-        "The contact mechanism to which messages are sent"
-        party = self._marketing_party
-        if party:
-            return party.contact_mechanism_get('email')
-
-
-class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
+class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
     "Marketing Scenario"
     __name__ = 'marketing.automation.scenario'
     __string__ = "Marketing Scenario"
@@ -337,7 +107,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
     record_count_blocked = fields.Function(
         fields.Integer("Records Blocked"), 'get_record_count')
     block_rate = fields.Function(
-        fields.Float("Block Rate", digits=(1, 4)), 'get_block_rate')
+        fields.Float("Block Rate", digits=(1, 4)), 'get_record_count')
     unsubscribable = fields.Boolean(
         "Unsubscribable",
         help="If checked, parties are unsubscribed from the scenario "
@@ -493,17 +263,6 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         return [(None, "")] + [
             (z, z) for z in sorted(tz.available_timezones())]
 
-    @classmethod
-    def get_block_rate(cls, scenarios, name):
-        rates = reporting_totals(
-            'marketing.automation.reporting.scenario.total',
-            scenarios, [name])[name]
-        for scenario in scenarios:
-            # The records of a draft scenario are those that would enter it
-            if scenario.state == 'draft':
-                rates[scenario.id] = 0
-        return rates
-
     def send_window_open(self, now):
         "Tell if e-mails may be sent at now (naive UTC)"
         if self.send_timezone:
@@ -529,7 +288,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         pool = Pool()
         return [
             name for name, Model in pool.iterobject()
-            if issubclass(Model, MarketingAutomationMixin)]
+            if issubclass(Model, mixin.MarketingAutomationMixin)]
 
     @classmethod
     def get_models(cls):
@@ -543,34 +302,29 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         pool = Pool()
         Record = pool.get('marketing.automation.record')
         record = Record.__table__()
-        cursor = Transaction().connection.cursor()
-
-        ids = list(map(int, scenarios))
-        result = {n: dict.fromkeys(ids, 0) for n in names}
-        for sub_ids in grouped_slice(ids, in_max()):
-            cursor.execute(*record.select(
-                    record.scenario, Count(Literal('*')),
-                    Sum(Case((record.blocked, 1), else_=0)),
-                    where=reduce_ids(record.scenario, sub_ids),
-                    group_by=record.scenario))
-            for scenario_id, count, blocked in cursor:
-                if 'record_count' in names:
-                    result['record_count'][scenario_id] = count
-                if 'record_count_blocked' in names:
-                    result['record_count_blocked'][scenario_id] = blocked or 0
+        result = sums(record, record.scenario, scenarios, {
+                'record_count': Literal(1),
+                'record_count_blocked': flag(record.blocked),
+                })
+        result['block_rate'] = {
+            # The records of a draft scenario are those that would enter it
+            s.id: 0 if s.state == 'draft' else rate(
+                result['record_count_blocked'][s.id],
+                result['record_count'][s.id], 0)
+            for s in scenarios}
         if 'record_count' in names:
             for scenario in scenarios:
                 if scenario.state == 'draft' and scenario.model:
                     result['record_count'][scenario.id] = (
                         scenario.count_matching_records())
-        return result
+        return {n: result[n] for n in names}
 
     def count_matching_records(self):
         """Return how many records the domain matches now, 0 when the domain
         is not valid (which saving the scenario refuses)"""
         try:
             return self.search_matching_records(count=True)
-        except Exception:
+        except DOMAIN_ERRORS:
             logger.debug("%s: invalid domain", self, exc_info=True)
             return 0
 
@@ -583,8 +337,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
             domain = self.get_domain()
         domain_validate(domain)
         domain = access.restrict_domain(Model, domain)
-        with savepoint(), access.identity():
-            # The database may refuse what the ORM accepts
+        with access.identity():
             return Model.search(domain, **kwargs)
 
     def get_domain(self):
@@ -607,7 +360,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         for scenario in scenarios:
             try:
                 scenario.search_matching_records(limit=1, order=[])
-            except Exception as exception:
+            except DOMAIN_ERRORS + (backend.DatabaseDataError,) as exception:
                 raise DomainError(gettext(
                         'marketing_automation.msg_scenario_invalid_domain',
                         scenario=scenario.rec_name,
@@ -630,7 +383,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
             try:
                 scenario.search_matching_records(
                     scenario.get_goal_domain(), limit=1, order=[])
-            except Exception as exception:
+            except DOMAIN_ERRORS + (backend.DatabaseDataError,) as exception:
                 raise DomainError(gettext(
                         'marketing_automation.msg_scenario_invalid_goal',
                         scenario=scenario.rec_name,
@@ -648,13 +401,36 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def get_goal(cls, scenarios, names):
-        # No rate nor lift without records to compare
-        result = reporting_totals(
-            'marketing.automation.reporting.scenario.total', scenarios, names,
-            default=None)
-        if 'record_count_goal' in result:
-            result['record_count_goal'] = {
-                i: c or 0 for i, c in result['record_count_goal'].items()}
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        record = Record.__table__()
+        goal = record.goal_reached_at != Null
+        counts = sums(record, record.scenario, scenarios, {
+                'entered': Literal(1),
+                'control': flag(record.control),
+                'goal': flag(goal),
+                'goal_control': flag(goal & record.control),
+                })
+        result = {n: {} for n in names}
+        for scenario in scenarios:
+            entered, control, goal, goal_control = (
+                counts[n][scenario.id]
+                for n in ['entered', 'control', 'goal', 'goal_control'])
+            # No rate nor lift without records to compare
+            values = {
+                'record_count_goal': goal,
+                'goal_rate': rate(goal - goal_control, entered - control),
+                'goal_rate_control': rate(goal_control, control),
+                }
+            values['goal_lift'] = (
+                values['goal_rate'] - values['goal_rate_control']
+                if control and entered - control else None)
+            values['goal_lift_low'], values['goal_lift_high'] = (
+                lift_interval(goal - goal_control, entered - control,
+                    goal_control, control)
+                or (None, None))
+            for name in names:
+                result[name][scenario.id] = values[name]
         return result
 
     @classmethod
@@ -735,12 +511,12 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
                     ('marketing_party', 'not in', unsubscribed),
                     ],
                 ], order=[], query=True)
-        reference = Concat(self.model + ',', Cast(query.id, 'VARCHAR'))
         cursor.execute(*query.select(query.id,
                 where=~Exists(record.select(
                         Literal(1),
                         where=(record.scenario == self.id)
-                        & (record.record == reference)))))
+                        & (record.record == reference(
+                                self.model, query.id))))))
         return [i for i, in cursor]
 
     def enter(self, ids):
@@ -751,23 +527,13 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         RecordActivity = pool.get('marketing.automation.record.activity')
         Model = pool.get(self.model)
         record = Record.__table__()
-        transaction = Transaction()
-        cursor = transaction.connection.cursor()
+        cursor = Transaction().connection.cursor()
         now = datetime.datetime.now()
-        blocked = Record.default_blocked()
         activities = list(self.activities)
         for sub_ids in grouped_slice(ids, in_max()):
             references = {'%s,%s' % (self.model, i): i for i in sub_ids}
-            uuids = [Record.default_uuid() for _ in references]
-            cursor.execute(*record.insert([
-                        record.scenario, record.record, record.uuid,
-                        record.control, record.blocked, record.create_uid,
-                        record.create_date,
-                        ], [
-                        [self.id, r, u, self.in_control(u), blocked,
-                            transaction.user, now]
-                        for r, u in zip(references, uuids)],
-                    on_conflict=Conflict(record)))
+            Record.insert_rows([
+                    {'scenario': self.id, 'record': r} for r in references])
             cursor.execute(*record.select(record.id, record.record,
                     where=(record.scenario == self.id)
                     & record.record.in_(list(references))))
@@ -893,9 +659,8 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
                     where=pending
                     & (record.create_date >= start)
                     & (record.create_date < start + datetime.timedelta(1))
-                    & record.record.in_(goal.select(Concat(
-                                self.model + ',',
-                                Cast(goal.id, 'VARCHAR'))))))
+                    & record.record.in_(goal.select(
+                            reference(self.model, goal.id)))))
             reached.extend(i for i, in cursor)
         for sub_ids in grouped_slice(reached, in_max()):
             cursor.execute(*record.update(
@@ -910,7 +675,7 @@ class Scenario(TypedTextMixin, Workflow, ModelSQL, ModelView):
         return reached
 
 
-class Activity(TypedTextMixin, ModelSQL, ModelView):
+class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
     "Marketing Activity"
     __name__ = 'marketing.automation.activity'
     __string__ = "Marketing Activity"
@@ -1077,41 +842,45 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
         record_activity = RecordActivity.__table__()
-        cursor = Transaction().connection.cursor()
-
-        def count(condition):
-            return Sum(Case((condition, 1), else_=0))
-
         columns = {
-            'record_count': count(record_activity.state == 'done'),
-            'email_sent': count(record_activity.email_sent),
-            'email_opened': count(record_activity.email_opened),
-            'email_clicked': count(record_activity.email_clicked),
-            'email_opened_machine': count(
-                record_activity.email_opened_machine),
-            'email_clicked_machine': count(
-                record_activity.email_clicked_machine),
+            'record_count': record_activity.state == 'done',
+            'email_sent': record_activity.email_sent,
+            'email_opened': record_activity.email_opened,
+            'email_clicked': record_activity.email_clicked,
+            'email_opened_machine': record_activity.email_opened_machine,
+            'email_clicked_machine': record_activity.email_clicked_machine,
             }
-        ids = list(map(int, activities))
-        result = {n: dict.fromkeys(ids, 0) for n in names}
-        for sub_ids in grouped_slice(ids, in_max()):
-            cursor.execute(*record_activity.select(
-                    record_activity.activity,
-                    *(columns[n] for n in names),
-                    where=reduce_ids(record_activity.activity, sub_ids),
-                    group_by=record_activity.activity))
-            for activity_id, *values in cursor:
-                for name, value in zip(names, values):
-                    result[name][activity_id] = value or 0
-        return result
+        return sums(
+            record_activity, record_activity.activity, activities,
+            {n: flag(columns[n]) for n in names})
 
     @classmethod
     def get_rate(cls, activities, names):
         """Return the rates of all the e-mails of the activities, without the
         events of machines when the context has
         marketing_automation_machine_events set to False"""
-        return reporting_totals(
-            'marketing.automation.reporting.activity.total', activities, names)
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        record_activity = RecordActivity.__table__()
+        sent = record_activity.email_sent
+        counts = sums(
+            record_activity, record_activity.activity, activities, {
+                'sent': flag(sent),
+                'opened': flag(sent & RecordActivity.email_event(
+                        record_activity, 'email_opened')),
+                'clicked': flag(sent & RecordActivity.email_event(
+                        record_activity, 'email_clicked')),
+                })
+        ratios = {
+            'email_open_rate': ('opened', 'sent'),
+            'email_click_rate': ('clicked', 'sent'),
+            'email_click_through_rate': ('clicked', 'opened'),
+            }
+        return {
+            n: {a.id: rate(
+                    counts[ratios[n][0]][a.id], counts[ratios[n][1]][a.id], 0)
+                for a in activities}
+            for n in names}
 
     @classmethod
     def validate_fields(cls, activities, field_names):
@@ -1131,7 +900,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 continue
             try:
                 activity._evaluate_on_sample()
-            except Exception as exception:
+            except CONDITION_ERRORS as exception:
                 raise ConditionError(gettext(
                         'marketing_automation.msg_activity_invalid_condition',
                         condition=activity.condition,
@@ -1194,13 +963,13 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                             field=cls.__names__(field_name)['field']))
                 try:
                     compile_(source)
-                except Exception as exception:
+                except render.TEMPLATE_ERRORS as exception:
                     raise TemplateError(gettext(
                             'marketing_automation'
                             '.msg_activity_invalid_email_template',
                             activity=activity.rec_name,
                             field=cls.__names__(field_name)['field'],
-                            exception=template_reason(exception))
+                            exception=template.template_reason(exception))
                         ) from exception
 
     @classmethod
@@ -1260,12 +1029,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             try:
                 if self.evaluate_condition(record, rules=record not in shown):
                     passed.append(record)
-            except backend.DatabaseOperationalError:
-                # The access checks read the database: a lock or a
-                # serialisation failure is retried by trytond, not a failure
-                # of the condition
-                raise
-            except Exception as exception:
+            except CONDITION_ERRORS as exception:
                 failed[record] = exception
         names = access.names(list(failed))
         errors = {
@@ -1273,7 +1037,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 'marketing_automation.msg_activity_condition_error',
                 activity=self.rec_name,
                 record=names[r],
-                exception=_error_message(e))
+                exception=error_message(e))
             for r, e in failed.items()}
         return passed, errors
 
@@ -1355,7 +1119,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         executed = [
             ra for ra, r in zip(record_activities, records) if r in passed]
         failures = {
-            ra: Failure(errors[r], False)
+            ra: delivery.Failure(errors[r], False)
             for ra, r in zip(record_activities, records) if r in errors}
         treated = [ra for ra in executed if not ra.record.control]
         if self.action and treated:
@@ -1396,18 +1160,18 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         wait for a connection are postponed."""
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
-        sender = email_sender()
+        sender = delivery.sender()
         failures, outgoing, results = {}, {}, {}
         templates = {}
         chunk_size = self._render_chunk_size()
 
         def send(server, outgoing):
-            return deliver(
+            return delivery.deliver(
                 server, sender, outgoing.address, outgoing.smtputf8,
                 outgoing.msg)
         try:
-            with delivery.Delivery(
-                    send, smtp_connections(), results, budget) as deliveries:
+            with delivery.Delivery(send, delivery.smtp_connections(),
+                    results, budget) as deliveries:
                 for chunk in grouped_slice(record_activities, chunk_size):
                     # A slow server keeps at most a chunk waiting while the
                     # next one is rendered, not the batch
@@ -1425,17 +1189,13 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             # never lose it for the archive
             sent = [ra for ra, e in results.items() if e is None]
             RecordActivity.write(sent, {'email_sent': True})
-            try:
-                with savepoint():
-                    self._archive([outgoing[ra] for ra in sent])
-            except Exception:
-                logger.exception("%s: the sent e-mails are not archived", self)
+            self._archive([outgoing[ra] for ra in sent])
         for record_activity in outgoing:
             if record_activity not in results:
                 # It waited for a connection when the budget was spent
-                failures[record_activity] = POSTPONED
+                failures[record_activity] = delivery.POSTPONED
             elif results[record_activity] is not None:
-                failures[record_activity] = _smtp_failure(
+                failures[record_activity] = delivery.failure(
                     results[record_activity])
         return failures
 
@@ -1455,14 +1215,14 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         rendered = []
         for record_activity in record_activities:
             if not budget.allows('render'):
-                failures[record_activity] = POSTPONED
+                failures[record_activity] = delivery.POSTPONED
                 continue
             try:
                 outgoing = self._render_email_of(
                     record_activity, links, templates)
-            except Exception as exception:
+            except EMAIL_ERRORS as exception:
                 links.discard(record_activity)
-                failures[record_activity] = Failure(
+                failures[record_activity] = delivery.Failure(
                     self.email_error(exception, record_activity), False)
                 continue
             if outgoing:
@@ -1474,9 +1234,9 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 outgoing = self._with_urls(outgoing, links)
                 outgoing = outgoing._replace(
                     msg=self._email_message(sender, outgoing))
-            except Exception as exception:
+            except EMAIL_ERRORS as exception:
                 failed.append(record_activity)
-                failures[record_activity] = Failure(
+                failures[record_activity] = delivery.Failure(
                     self.email_error(exception, record_activity), False)
                 continue
             messages.append((record_activity, outgoing))
@@ -1488,7 +1248,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         """Return the Outgoing e-mail with the URLs of its links, within the
         size of the render"""
         html, text = links.replace(outgoing.html), links.replace(outgoing.text)
-        size = render_limits().size
+        size = template.render_limits().size
         if len(html) > size or len(text) > size:
             raise render.RenderError('body', SandboxError('size'))
         return outgoing._replace(html=html, text=text)
@@ -1531,17 +1291,11 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         return msg
 
     def email_error(self, exception, record_activity):
-        "Return the message of the exception raised to send an e-mail"
-        record = record_activity.record.record
+        "Return the message of the EMAIL_ERRORS exception of an e-mail"
         if isinstance(exception, render.RenderError):
-            return self.render_error(exception, record)
-        elif isinstance(exception, render.AddressError):
-            return gettext('marketing_automation.msg_email_invalid_address',
-                address=exception.address)
-        return gettext('marketing_automation.msg_email_error',
-            activity=self.rec_name,
-            record=access.name(record) if record else '',
-            exception=_exception_text(exception))
+            return self.render_error(exception, record_activity.record.record)
+        return gettext('marketing_automation.msg_email_invalid_address',
+            address=exception.address)
 
     def _archive(self, sent):
         "Archive the Outgoing e-mails sent"
@@ -1579,7 +1333,8 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
                 access.identity():
             subject, html, text = render.render(
                 title, body, self.email_context(record),
-                convert_href, unsubscribe_href, image_url, render_limits())
+                convert_href, unsubscribe_href, image_url,
+                template.render_limits())
         return from_, subject, html, text
 
     def render_error(self, error, record):
@@ -1589,7 +1344,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
             field=self.__names__(field)['field'],
             activity=self.rec_name,
             record=access.name(record),
-            reason=template_reason(error.error, error.line))
+            reason=template.template_reason(error.error, error.line))
 
     def preview_email(self, record):
         """Return the from, subject, HTML and text of the e-mail to record
@@ -1605,7 +1360,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         "Send the e-mail to record as a test to the address email"
         pool = Pool()
         Email = pool.get('ir.email')
-        sender = email_sender()
+        sender = delivery.sender()
         try:
             from_, subject, html, text = self.preview_email(record)
             address, smtputf8 = render.encode_address(email)
@@ -1620,7 +1375,7 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         msg = render.message(
             sender, from_ or sender, ('', address), subject, html, text)
         if smtputf8:
-            deliver(None, sender, address, smtputf8, msg).quit()
+            delivery.deliver(None, sender, address, smtputf8, msg).quit()
         else:
             sendmail_transactional(sender, [address], msg, strict=True)
         Email(
@@ -1661,94 +1416,13 @@ class Activity(TypedTextMixin, ModelSQL, ModelView):
         identity of the evaluation reads it, and the helpers"""
         record, = access.browse([record])
         return {
-            'record': TemplateRecord(record),
+            'record': template.TemplateRecord(record),
             'datetime': sandbox.DATETIME,
-            **template_helpers(),
+            **template.template_helpers(),
             }
 
 
-class TemplateRecord(sandbox.TemplateRecord):
-    """A record as the e-mail templates see it: the values of the fields that
-    the identity of the evaluation reads, related records alike, and nothing
-    else"""
-    __slots__ = ('__record', '__checked')
-
-    def __init__(self, record):
-        self.__record = record
-        self.__checked = False
-
-    def template_value(self, name):
-        record = self.__record
-        if name not in record._fields:
-            raise SandboxError('field', name)
-        try:
-            access.check(record, name, rules=not self.__checked)
-            self.__checked = True
-            value = getattr(record, name)
-            if isinstance(value, (list, tuple)) and value:
-                # The related records that the rules hide, not even counted
-                value = access.readable(value)
-        except AccessError:
-            raise SandboxError('access', record.__names__(name)['field'])
-        return self._wrap(value)
-
-    def _wrap(self, value):
-        "Return value as templates may see it"
-        if isinstance(value, Model):
-            return self.__class__(value)
-        elif isinstance(value, (list, tuple)):
-            return tuple(map(self._wrap, value))
-        elif isinstance(value, dict):
-            return {k: self._wrap(v) for k, v in value.items()}
-        elif isinstance(value, sandbox.SCALARS):
-            return value
-        raise SandboxError('access', type(value).__name__)
-
-    def __str__(self):
-        return self.template_value('rec_name')
-
-    def __eq__(self, other):
-        if isinstance(other, TemplateRecord):
-            other = other.__record
-        return self.__record == other
-
-    def __hash__(self):
-        return hash(self.__record)
-
-    @classmethod
-    def helper(cls, function):
-        """Return function for the templates: it takes their languages,
-        currencies and units as arguments, and bounded digits and formats"""
-        signature = inspect.signature(function)
-
-        def unwrap(value):
-            if (isinstance(value, cls)
-                    and value.__record.__name__ in HELPER_MODELS):
-                return value.__record
-            return value
-
-        def helper(*args, **kwargs):
-            arguments = signature.bind(*args, **kwargs).arguments
-            if (abs(arguments.get('digits') or 0) > 100
-                    or len(arguments.get('format') or '') > 1000):
-                raise SandboxError('size')
-            return function(
-                *map(unwrap, args),
-                **{k: unwrap(v) for k, v in kwargs.items()})
-        return helper
-
-
-@cache
-def template_helpers():
-    "Return the helpers of the templates by name"
-    return {
-        name: TemplateRecord.helper(getattr(Report, name))
-        for name in [
-            'format_date', 'format_datetime', 'format_timedelta',
-            'format_currency', 'format_number', 'format_number_symbol']}
-
-
-class Record(ModelSQL, ModelView):
+class Record(mixin.InsertMixin, ModelSQL, ModelView):
     "Marketing Record"
     __name__ = 'marketing.automation.record'
     __string__ = "Marketing Record"
@@ -1836,8 +1510,7 @@ class Record(ModelSQL, ModelView):
                 continue
             with access.identity():
                 query = Model.search(domain, order=[], query=True)
-            references.append(query.select(
-                    Concat(model + ',', Cast(query.id, 'VARCHAR'))))
+            references.append(query.select(reference(model, query.id)))
         if not references:
             return [('id', '=', None)]
         return [('id', 'in', table.select(table.id,
@@ -1845,17 +1518,26 @@ class Record(ModelSQL, ModelView):
 
     @classmethod
     def create(cls, vlist):
+        return super().create(cls._insert_values(vlist))
+
+    @classmethod
+    def _insert_values(cls, vlist):
+        """Return the values of vlist with a uuid of their own, also for the
+        copies, and the control group of their scenario that it puts them
+        in"""
         pool = Pool()
         Scenario = pool.get('marketing.automation.scenario')
-        vlist = [v.copy() for v in vlist]
+        vlist = super()._insert_values([v.copy() for v in vlist])
+        scenarios = {s.id: s for s in Scenario.browse({
+                    v['scenario'] for v in vlist
+                    if v.get('scenario') is not None})}
         for values in vlist:
-            # Ensure a different uuid for each record, also for copies
             if not values.get('uuid'):
                 values['uuid'] = cls.default_uuid()
             if values.get('scenario') is not None:
-                values['control'] = Scenario(values['scenario']).in_control(
+                values['control'] = scenarios[values['scenario']].in_control(
                     values['uuid'])
-        return super().create(vlist)
+        return vlist
 
     @classmethod
     def copy(cls, records, default=None):
@@ -1987,7 +1669,7 @@ class Record(ModelSQL, ModelView):
         return content
 
 
-class RecordActivity(Workflow, ModelSQL, ModelView):
+class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
     "Marketing Record Activity"
     __name__ = 'marketing.automation.record.activity'
     __string__ = "Marketing Record Activity"
@@ -2221,6 +1903,17 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
                 })
 
     @classmethod
+    def email_event(cls, table, event):
+        """Return the SQL condition of the event of the record activities of
+        table, without those of machines when the context has
+        marketing_automation_machine_events set to False"""
+        condition = Column(table, event)
+        if not Transaction().context.get(
+                'marketing_automation_machine_events', True):
+            condition &= ~Column(table, event + '_machine')
+        return condition
+
+    @classmethod
     def _due_query(cls, now):
         """Return the query of the due record activities in execution order
         with their scenario and action"""
@@ -2335,7 +2028,8 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         for activity, sub_activities in groupby(record_activities, key=key):
             sub_activities = list(sub_activities)
             if not budget.allows('activity'):
-                failures.update(dict.fromkeys(sub_activities, POSTPONED))
+                failures.update(
+                    dict.fromkeys(sub_activities, delivery.POSTPONED))
                 continue
             sub_executed, sub_failures = activity.execute(
                 sub_activities, budget)
@@ -2371,22 +2065,10 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
     @classmethod
     def insert_waiting(cls, activity, record_ids, now):
         "Insert the waiting record activities of activity for the records"
-        table = cls.__table__()
-        transaction = Transaction()
-        cursor = transaction.connection.cursor()
         at = activity.due_at(now)
-        defaults = cls.default_get([
-                'state', 'email_opened', 'email_clicked',
-                'email_opened_machine', 'email_clicked_machine', 'email_sent',
-                'held_out'], with_rec_name=False)
-        columns = [table.record] + [Column(table, n) for n in defaults] + [
-            table.activity, table.at, table.create_uid, table.create_date]
-        values = list(defaults.values()) + [
-            activity.id, at, transaction.user, now]
-        for sub_ids in grouped_slice(record_ids, in_max()):
-            cursor.execute(*table.insert(
-                    columns, [[i] + values for i in sub_ids],
-                    on_conflict=Conflict(table)))
+        cls.insert_rows([
+                {'record': i, 'activity': activity.id, 'at': at}
+                for i in record_ids])
 
     @classmethod
     def _record_failures(cls, failures):
@@ -2394,7 +2076,7 @@ class RecordActivity(Workflow, ModelSQL, ModelView):
         to_write = []
         postponed = 0
         for record_activity, failure in failures.items():
-            if failure is POSTPONED:
+            if failure is delivery.POSTPONED:
                 postponed += 1
                 continue
             logger.warning(

@@ -3,7 +3,7 @@
 from trytond.model import ModelSQL, fields
 from trytond.pool import PoolMeta
 
-from .marketing_automation import MarketingAutomationMixin
+from .mixin import MarketingAutomationMixin
 
 
 class Party(MarketingAutomationMixin, metaclass=PoolMeta):

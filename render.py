@@ -16,6 +16,7 @@ import itertools
 import random
 import re
 import warnings
+from email.errors import MessageError
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
@@ -26,7 +27,8 @@ import html2text
 import idna
 from genshi.core import END, START, TEXT, Attrs, QName
 from genshi.template import (
-    MarkupTemplate, NewTextTemplate, TemplateNotFound, TemplateSyntaxError)
+    MarkupTemplate, NewTextTemplate, TemplateError, TemplateNotFound,
+    TemplateSyntaxError)
 from genshi.template.base import EXEC, INCLUDE, SUB
 from genshi.template.directives import MatchDirective
 
@@ -148,6 +150,14 @@ def _check_url(tag, name, value, line=None):
 # The code blocks of the text templates, on which Genshi fails with an
 # error that says nothing to the users
 TEXT_CODE_BLOCK = re.compile(r'\{%\s*python\b')
+# What the expressions of a template raise on the values they are given (a
+# wrong type, a missing key, a division by zero…) and what Genshi and the
+# sandbox raise for what they refuse: the errors of the template, not those
+# of the records' database, which reach the caller as they are
+TEMPLATE_ERRORS = (
+    ArithmeticError, AssertionError, AttributeError, LookupError, NameError,
+    StopIteration, TypeError, ValueError, RecursionError, SyntaxError,
+    TemplateError, SandboxError)
 
 
 def _compile(Template, source):
@@ -406,7 +416,7 @@ def _render_part(part, generate, limits, method=None):
     except RecursionError as exception:
         raise RenderError(
             part, SandboxError('size'), error_line(exception)) from None
-    except Exception as exception:
+    except TEMPLATE_ERRORS as exception:
         raise RenderError(part, exception, error_line(exception)) from None
 
 
@@ -546,7 +556,8 @@ def encode_address(address):
         return address, not local.isascii()
     try:
         parsed = Address(addr_spec=ascii_address)
-    except Exception:
+    except (ValueError, LookupError, MessageError):
+        # The parser raises IndexError for some addresses
         raise AddressError(address)
     if parsed.addr_spec != ascii_address or not local or not domain:
         raise AddressError(address)

@@ -9,11 +9,10 @@ import math
 from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
-from sql import Cast, Literal, Null, Union
+from sql import Literal, Null, Union
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Case, Coalesce, NullIf
 from sql.functions import CurrentTimestamp, DateTrunc, Function
-from sql.operators import Concat
 
 from trytond import backend
 from trytond.model import ModelSQL, ModelView, fields
@@ -22,7 +21,7 @@ from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import in_max
+from .common import flag, in_max, reference
 from .web import CLICKED
 
 PERIODS = [
@@ -47,10 +46,6 @@ SQLITE_PERIOD_FORMATS = {
     'month': '%Y-%m-01',
     'day': '%Y-%m-%d',
     }
-
-
-def _flag(condition):
-    return Case((condition, 1), else_=0)
 
 
 class SQLiteStrftime(Function):
@@ -271,15 +266,6 @@ class Abstract(ModelSQL, ModelView):
         return [source.scenario]
 
     @classmethod
-    def _event(cls, record_activity, event):
-        "Return the condition of the event, without machines' if asked"
-        condition = getattr(record_activity, event)
-        if not Transaction().context.get(
-                'marketing_automation_machine_events', True):
-            condition &= ~getattr(record_activity, event + '_machine')
-        return condition
-
-    @classmethod
     def _record_activity_at(cls, record_activity):
         """Return when the record activity was executed:
         done, skipped or failed, else cancelled (last written)"""
@@ -348,11 +334,6 @@ class AbstractTotal(Abstract):
     def _column_id(cls, source):
         "Return the column of the rows of the time series"
         return getattr(source, cls.time_series.field)
-
-    @property
-    def time_series_all(self):
-        "Yield the time series of each period, None for those without"
-        return self._time_series_all(self.time_series)
 
     @classmethod
     def _time_series_all(cls, time_series):
@@ -460,10 +441,10 @@ class ScenarioMixin:
             record.scenario.as_('scenario'),
             record.create_date.as_('at'),
             Literal(1).as_('record_count'),
-            _flag(record.blocked).as_('record_count_blocked'),
-            _flag(record.control).as_('record_count_control'),
-            _flag(record.goal_reached_at != Null).as_('record_count_goal'),
-            _flag(record.control & (record.goal_reached_at != Null)).as_(
+            flag(record.blocked).as_('record_count_blocked'),
+            flag(record.control).as_('record_count_control'),
+            flag(record.goal_reached_at != Null).as_('record_count_goal'),
+            flag(record.control & (record.goal_reached_at != Null)).as_(
                 'record_count_goal_control'),
             zero.as_('email_sent'),
             zero.as_('email_opened'),
@@ -471,6 +452,8 @@ class ScenarioMixin:
             where=where_at(record.create_date)
             & where_scenario(record.scenario))
         at = cls._record_activity_at(record_activity)
+        opened = RecordActivity.email_event(record_activity, 'email_opened')
+        clicked = RecordActivity.email_event(record_activity, 'email_clicked')
         emails = (record_activity
             .join(email_record,
                 condition=record_activity.record == email_record.id)
@@ -484,10 +467,8 @@ class ScenarioMixin:
                 zero.as_('record_count_goal'),
                 zero.as_('record_count_goal_control'),
                 Literal(1).as_('email_sent'),
-                _flag(cls._event(record_activity, 'email_opened')).as_(
-                    'email_opened'),
-                _flag(cls._event(record_activity, 'email_clicked')).as_(
-                    'email_clicked'),
+                flag(opened).as_('email_opened'),
+                flag(clicked).as_('email_clicked'),
                 # Only the e-mails accepted by the SMTP server count
                 where=record_activity.email_sent
                 & where_at(at)
@@ -582,6 +563,8 @@ class ActivityMixin:
         record_activity = RecordActivity.__table__()
 
         at = cls._record_activity_at(record_activity)
+        opened = RecordActivity.email_event(record_activity, 'email_opened')
+        clicked = RecordActivity.email_event(record_activity, 'email_clicked')
         sent = record_activity.email_sent
         return (record_activity
             .join(record, condition=record_activity.record == record.id)
@@ -590,19 +573,17 @@ class ActivityMixin:
                 record.scenario.as_('scenario'),
                 record_activity.activity.as_('activity'),
                 at.as_('at'),
-                _flag(record_activity.state == 'done').as_('record_count'),
-                _flag(record_activity.state == 'skipped').as_(
+                flag(record_activity.state == 'done').as_('record_count'),
+                flag(record_activity.state == 'skipped').as_(
                     'record_count_skipped'),
-                _flag(record_activity.state == 'failed').as_(
+                flag(record_activity.state == 'failed').as_(
                     'record_count_failed'),
-                _flag(record_activity.state == 'cancelled').as_(
+                flag(record_activity.state == 'cancelled').as_(
                     'record_count_cancelled'),
-                _flag(sent).as_('email_sent'),
+                flag(sent).as_('email_sent'),
                 # Only the e-mails accepted by the SMTP server count
-                _flag(sent & cls._event(record_activity, 'email_opened')).as_(
-                    'email_opened'),
-                _flag(sent & cls._event(record_activity, 'email_clicked')
-                    ).as_('email_clicked'),
+                flag(sent & opened).as_('email_opened'),
+                flag(sent & clicked).as_('email_clicked'),
                 where=(record_activity.state != 'waiting')
                 & where_at(at)
                 & where_scenario(record.scenario)))
@@ -684,12 +665,10 @@ class Link(ModelSQL, ModelView):
         # The accesses recorded before they were classified are people's
         person = ((access.marketing_automation_source == Null)
             | (access.marketing_automation_source == 'person'))
-        reference = Concat(
-            RecordActivity.__name__ + ',',
-            Cast(record_activity.id, 'VARCHAR'))
         return (access
             .join(url, condition=access.url == url.id)
-            .join(record_activity, condition=url.record == reference)
+            .join(record_activity, condition=url.record == reference(
+                    RecordActivity.__name__, record_activity.id))
             .join(record, condition=record_activity.record == record.id)
             .select(
                 cls.id.sql_cast(Min(access.id)).as_('id'),
@@ -700,10 +679,10 @@ class Link(ModelSQL, ModelView):
                 record.scenario.as_('scenario'),
                 record_activity.activity.as_('activity'),
                 url.redirect_url.as_('url'),
-                Sum(_flag(person)).as_('clicks'),
+                Sum(flag(person)).as_('clicks'),
                 Count(Case((person, record.id)), distinct=True).as_(
                     'record_count'),
-                Sum(_flag(~person)).as_('clicks_machine'),
+                Sum(flag(~person)).as_('clicks_machine'),
                 where=(url.method == CLICKED)
                 & where_at(access.create_date)
                 & where_scenario(record.scenario),

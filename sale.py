@@ -17,7 +17,7 @@ from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
 from .common import in_max
-from .marketing_automation import MarketingAutomationMixin
+from .mixin import MarketingAutomationMixin
 from .reporting import context_period, period_start, where_at, where_scenario
 
 # The states of the sales that count as bought

@@ -173,16 +173,21 @@ class RelaySMTPSink(RefusingSMTPSink, DroppingSMTPSink):
 
     It refuses the recipients of refused with their reply, drops the
     connection instead of accepting the message number drop, and answers 421
-    (and closes) to the MAIL number busy. It counts the connections and the
-    most transactions that were in progress at once."""
+    (and closes) to the MAIL number busy. It counts the connections, those
+    that the client closed with QUIT and the most transactions that were in
+    progress at once."""
 
     def __init__(self, latency=0, refused=None, drop=None, busy=None):
         super().__init__(refused=refused, drop=drop)
         self.latency = latency
         self.busy = busy
         self.mails = 0
-        self.connections = 0
+        self.connections = self.quits = 0
         self.in_progress = self.most_in_progress = 0
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return '221 Bye'
 
     async def handle_EHLO(
             self, server, session, envelope, hostname, responses):
