@@ -47,9 +47,9 @@ class HostileReviewTestCase(ModuleDatabaseTestCase):
     @with_transaction()
     def test_domain_rec_name_reaches_hidden_contact_mechanisms(self):
         """The name of the parties is searched by Party.search_rec_name,
-        which adds "contact_mechanisms.rec_name": trytond converts that path
-        without the rules of the contact mechanisms, so a domain on rec_name
-        finds the party by a phone that the rules hide from the group"""
+        which adds "contact_mechanisms.rec_name", a path that trytond converts
+        without the rules: a domain on rec_name does not find the party by a
+        phone that the rules hide from the group"""
         hide_from_marketing(
             'party.contact_mechanism', [('type', '!=', 'phone')])
         add_phone(create_party("John", 'john@example.com'), '+32 SECRET')
@@ -64,8 +64,8 @@ class HostileReviewTestCase(ModuleDatabaseTestCase):
     @with_transaction()
     def test_domain_rec_name_reaches_denied_identifiers(self):
         """Party.search_rec_name adds "identifiers.code": a domain on
-        rec_name finds a party by the code of an identifier, a model that the
-        Marketing group may not read at all"""
+        rec_name does not find a party by the code of an identifier, a model
+        that the Marketing group may not read at all"""
         pool = Pool()
         Party = pool.get('party.party')
         party = create_party("John", 'john@example.com')
@@ -82,10 +82,9 @@ class HostileReviewTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_record_search_rec_name_reaches_hidden_records(self):
-        """The marketers search the records of the scenarios by name, which
-        searches Party.rec_name as the identity through the contact
-        mechanisms that the rules hide and the identifiers that the group
-        may not read"""
+        """The marketers search the records of the scenarios by name, not
+        through the contact mechanisms that the rules hide nor the
+        identifiers that the group may not read"""
         pool = Pool()
         Party = pool.get('party.party')
         Record = pool.get('marketing.automation.record')
@@ -111,8 +110,7 @@ class HostileReviewTestCase(ModuleDatabaseTestCase):
     @with_transaction()
     def test_domain_ids_reach_hidden_related_records(self):
         """A clause on a relation by ids counts the parties as if the
-        contact mechanisms that the rules hide did not exist: as the parties
-        without any for the negative operators"""
+        contact mechanisms that the rules hide did not exist"""
         create_phone_party()
         Pool().get('party.party')(name="None").save()
         for clause, expected in [
@@ -165,8 +163,8 @@ class HostileReviewTestCase(ModuleDatabaseTestCase):
     @with_transaction()
     def test_domain_child_of_hidden_category(self):
         """child_of and 'in' with the ids of a category that the rules hide
-        are kept as they are: the domain counts the parties of a hidden
-        category, and of its children"""
+        count nothing, neither the parties of the hidden category nor of its
+        children"""
         pool = Pool()
         Category = pool.get('party.category')
         secret = Category(name="Secret")
@@ -189,10 +187,10 @@ class HostileReviewTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_domain_reads_context_of_runner(self):
-        """The domains are searched in the context of who evaluates them,
-        with the identity's keys added: a marketer whose client asks with
-        active_test False (the inactive records shown) counts and simulates
-        the inactive parties that the cron never enters"""
+        """The domains are searched in the same context whoever evaluates
+        them: a marketer whose client asks with active_test False (the
+        inactive records shown) counts and simulates the parties that the
+        cron enters, not the inactive ones"""
         pool = Pool()
         Party = pool.get('party.party')
         Record = pool.get('marketing.automation.record')
@@ -251,18 +249,18 @@ class HostileReviewRenderTestCase(unittest.TestCase):
             self.assertNotIn(script, html)
 
     def test_script_without_script_element(self):
-        """The templates refuse <script> and the event handlers as "an
-        e-mail runs no script", but not the other elements and attributes
-        that run one: srcdoc, the javascript: and data: addresses of frames,
-        areas, forms, objects, <base>, <meta refresh>, MathML and SVG"""
+        """No element nor attribute of a template runs a script: srcdoc,
+        the javascript: and data: addresses of frames, areas, forms,
+        objects, <base>, <meta refresh>, MathML and SVG are refused like
+        <script> and the event handlers"""
         for source in SCRIPT_TEMPLATES:
             with self.subTest(source=source):
                 self.assertNoScript(source)
 
     def test_record_value_as_script_address(self):
-        """A recipient whose website is javascript: gets it written in the
-        address of a frame, an area or a form: only the href of the <a>
-        elements is checked"""
+        """A recipient whose website is javascript: does not get it written
+        in the address of a frame, an area or a form, whose addresses are
+        checked like the href of the <a> elements"""
         for source in DATA_URL_TEMPLATES:
             with self.subTest(source=source):
                 self.assertNoScript(source, context={

@@ -1,8 +1,8 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-"""Attacks on the identity of the evaluation: each test is an attack that
-tries to make a domain, a goal, a condition, a template or a name read or count
-what the Marketing group may not read, and asserts what should hold"""
+"""Attacks on the identity of the evaluation: each test tries to make a
+domain, a goal, a condition, a template or a name read or count what the
+Marketing group may not read, and asserts that it cannot"""
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DomainError)
 from trytond.modules.marketing_automation.tests.test_hostile_input import (
@@ -53,10 +53,8 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_domain_of_clauses(self):
-        """A marketer saves an ordinary domain, and a goal: access.check_domain
-        tests "clause not in {'AND', 'OR'}" on the lists that PYSON decodes,
-        which raises TypeError, so that every domain of clauses is refused
-        (and test_identity.test_domain_fields passes whatever the attack)"""
+        """A marketer saves an ordinary domain of clauses, and a goal, as
+        PYSON decodes them, and the domain counts its records"""
         create_party("John", 'john@example.com')
         create_party("Jane", 'jane@example.com')
         create_party("Other", 'other@example.com')
@@ -68,9 +66,10 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_domain_rec_name_reaches_denied_field(self):
-        """A domain on rec_name filters through the searcher of the model,
-        which reaches the fields that the Marketing group may not read: the
-        code of the parties, denied, counts the party whose code is SECRET"""
+        """A domain on rec_name, whose searcher reaches the fields that the
+        Marketing group may not read, counts nothing: the code of the
+        parties, denied, does not single out the party whose code is
+        SECRET"""
         deny_field('party.party', 'code')
         create_party("John", 'john@example.com', code="SECRET")
         create_party("Jane", 'jane@example.com', code="OTHER")
@@ -91,9 +90,8 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
     @with_transaction()
     def test_record_search_rec_name_reaches_denied_field(self):
         """The marketers search the records of the scenarios by the names
-        that they see, but Record.search_rec_name searches rec_name of the
-        model as the identity, which reaches the code of the parties that
-        the Marketing group may not read"""
+        that they see, not through the code of the parties that the
+        Marketing group may not read"""
         pool = Pool()
         Record = pool.get('marketing.automation.record')
         deny_field('party.party', 'code')
@@ -112,9 +110,9 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_rec_name_reads_denied_field(self):
-        """The name of a party without a name is its code: the Marketing
-        group may read rec_name, so the code that it may not read shows in
-        the names of the records, in the templates and in the conditions"""
+        """The name of a party without a name is its code: the code that
+        the Marketing group may not read shows neither in the names of the
+        records, nor in the templates, nor in the conditions"""
         pool = Pool()
         Party = pool.get('party.party')
         Record = pool.get('marketing.automation.record')
@@ -144,8 +142,8 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
     @with_transaction()
     def test_condition_reads_context_of_runner(self):
         """A condition reads the same context whoever evaluates it: the
-        Simulate wizard (the marketer's) and the cron (root's) agree, and
-        the condition cannot single out who runs it"""
+        Simulate wizard (the marketer's) and the cron (root's) agree, so the
+        condition cannot single out who runs it"""
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
         Scenario = pool.get('marketing.automation.scenario')
@@ -171,10 +169,9 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_condition_counts_hidden_related_records(self):
-        """The conditions read the ids of the related records, also of those
-        that the rules hide from the Marketing group: they count them and
-        tell which ones a record has, where the templates see only those
-        that the rules show"""
+        """The conditions read the ids of the related records that the rules
+        show to the Marketing group, as the templates do: they neither count
+        nor name those that the rules hide"""
         hide_from_marketing(
             'party.contact_mechanism', [('type', '!=', 'phone')])
         party = create_party("John", 'john@example.com')
@@ -189,10 +186,10 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_domain_empty_relation_counts_hidden_records(self):
-        """"!= None" on a One2Many tests the related records without the
-        rules nor the access of their model: it counts the parties that have
-        only contact mechanisms that the rules hide, or that the Marketing
-        group may not read at all"""
+        """"!= None" on a One2Many tests the related records with the rules
+        and the access of their model: it does not count the parties that
+        have only contact mechanisms that the rules hide, or that the
+        Marketing group may not read at all"""
         create_phone_party()
         with Transaction().set_user(marketer()):
             for domain in [
@@ -215,7 +212,7 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
     @with_transaction()
     def test_domain_relation_of_denied_model(self):
         """A domain on a One2Many to a model that the Marketing group may not
-        read is refused for a path, not for "!= None" nor for ids"""
+        read is refused, for a path as for "!= None" and for ids"""
         deny_model('party.contact_mechanism')
         party = create_party("John", 'john@example.com')
         mechanism, = party.contact_mechanisms
@@ -235,9 +232,9 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_test_email_reads_hidden_address(self):
-        """The Test E-Mail wizard fills the address of the record as the
-        marketer reads it, without the rules: it shows the e-mail of a
-        party that the rules hide from the Marketing group"""
+        """The Test E-Mail wizard fills the address of the record with the
+        rules: it does not show the e-mail of a party that the rules hide
+        from the Marketing group"""
         pool = Pool()
         Start = pool.get('marketing.automation.activity.test_email',
             type='model')
@@ -254,8 +251,8 @@ class IdentityAttackTestCase(ModuleDatabaseTestCase):
 
     @with_transaction()
     def test_test_email_reads_denied_address(self):
-        """The Test E-Mail wizard fills the address from the contact
-        mechanisms, which the Marketing group may not read"""
+        """The Test E-Mail wizard does not fill the address from the
+        contact mechanisms when the Marketing group may not read them"""
         pool = Pool()
         Start = pool.get('marketing.automation.activity.test_email',
             type='model')
