@@ -51,11 +51,13 @@ def sender():
         or config.get('email', 'from'))
 
 
+def connect():
+    "Return a new connection to the SMTP server of the configuration"
+    return get_smtp_server(strict=True)
+
+
 def deliver(server, sender, address, smtputf8, msg):
-    """Deliver msg to address through server (or a new one) and return the
-    server to use next"""
-    if server is None:
-        server = get_smtp_server(strict=True)
+    "Deliver msg to address through the connection to server"
     if smtputf8:
         server.ehlo_or_helo_if_needed()
         if not server.has_extn('smtputf8'):
@@ -63,8 +65,8 @@ def deliver(server, sender, address, smtputf8, msg):
         server.sendmail(
             sender, [address], render.smtputf8_bytes(msg),
             mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
-        return server
-    return sendmail(sender, [address], msg, server=server, strict=True)
+    else:
+        sendmail(sender, [address], msg, server=server, strict=True)
 
 
 def smtp_connections():
@@ -127,8 +129,8 @@ class Delivery:
     """Send the messages put, over at most connections SMTP connections at
     once, as a context manager that waits for them at its end
 
-    send(server, message) sends message through server, or through a new
-    connection when server is None, and returns the server to use next.
+    connect() returns a new connection and send(server, message) sends
+    message through it.
     results receives for each key the exception that its message raised, or
     None once the server accepted it, as soon as it is known: a batch that
     is interrupted keeps what was sent.
@@ -138,7 +140,8 @@ class Delivery:
     Each thread closes its connection at the end of the batch; what a thread
     raises that is not an SMTP error is raised at the end."""
 
-    def __init__(self, send, connections, results, budget):
+    def __init__(self, connect, send, connections, results, budget):
+        self.connect = connect
         self.send = send
         self.connections = max(connections, 1)
         self.results = results
@@ -213,11 +216,14 @@ class Delivery:
                     # It waited for a connection until the budget ran out
                     continue
                 try:
-                    server = self.send(server, message)
+                    server = server or self.connect()
+                    self.send(server, message)
                 except SMTP_ERRORS as exception:
                     self.results[key] = exception
-                    if not isinstance(exception, CONNECTION_KEPT):
+                    if (server is not None
+                            and not isinstance(exception, CONNECTION_KEPT)):
                         # The connection is lost
+                        server.close()
                         server = None
                 else:
                     self.results[key] = None

@@ -1166,12 +1166,13 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
         chunk_size = self._render_chunk_size()
 
         def send(server, outgoing):
-            return delivery.deliver(
+            delivery.deliver(
                 server, sender, outgoing.address, outgoing.smtputf8,
                 outgoing.msg)
         try:
-            with delivery.Delivery(send, delivery.smtp_connections(),
-                    results, budget) as deliveries:
+            with delivery.Delivery(delivery.connect, send,
+                    delivery.smtp_connections(), results,
+                    budget) as deliveries:
                 for chunk in grouped_slice(record_activities, chunk_size):
                     # A slow server keeps at most a chunk waiting while the
                     # next one is rendered, not the batch
@@ -1375,7 +1376,11 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
         msg = render.message(
             sender, from_ or sender, ('', address), subject, html, text)
         if smtputf8:
-            delivery.deliver(None, sender, address, smtputf8, msg).quit()
+            server = delivery.connect()
+            try:
+                delivery.deliver(server, sender, address, smtputf8, msg)
+            finally:
+                delivery.close(server)
         else:
             sendmail_transactional(sender, [address], msg, strict=True)
         Email(

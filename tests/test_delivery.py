@@ -10,31 +10,35 @@ from trytond.modules.marketing_automation.delivery import Budget, Delivery
 
 
 class Connection:
-    "A connection to an SMTP server that counts what it sends"
+    "A connection to an SMTP server that keeps what it sends"
 
-    def __init__(self, opened):
-        opened.append(self)
+    def __init__(self):
         self.sent = []
         self.closed = False
 
     def quit(self):
         self.closed = True
 
+    close = quit
+
+
+def slow_send(server, message, seconds=0.001):
+    time.sleep(seconds)
+    server.sent.append(message)
+
 
 class DeliveryTestCase(unittest.TestCase):
     "Test the delivery of a batch"
 
-    def deliver(self, messages, send=None, connections=2, budget=60):
-        """Deliver the messages by key with send (by default, over the
-        connections opened) and return the results and the connections"""
+    def deliver(self, messages, send=slow_send, connections=2, budget=60):
+        """Deliver the messages by key with send and return the results and
+        the connections opened"""
         opened, results = [], {}
 
-        def default_send(server, message):
-            server = server or Connection(opened)
-            time.sleep(0.001)
-            server.sent.append(message)
-            return server
-        with Delivery(send or default_send, connections, results,
+        def connect():
+            opened.append(Connection())
+            return opened[-1]
+        with Delivery(connect, send, connections, results,
                 Budget(budget)) as delivery:
             for key, message in messages.items():
                 delivery.put(key, message)
@@ -61,17 +65,13 @@ class DeliveryTestCase(unittest.TestCase):
 
     def test_refused_alone(self):
         "A message that the server refuses fails alone"
-        opened = []
-
         def send(server, message):
-            server = server or Connection(opened)
             if message == 'refused':
                 raise smtplib.SMTPRecipientsRefused({
                         'refused@example.com': (550, b'No such user')})
             server.sent.append(message)
-            return server
 
-        results, _ = self.deliver(
+        results, opened = self.deliver(
             {1: 'first', 2: 'refused', 3: 'third'}, send, connections=1)
 
         self.assertIsNone(results[1])
@@ -82,21 +82,18 @@ class DeliveryTestCase(unittest.TestCase):
 
     def test_lost_connection(self):
         "After a lost connection, the next message opens another one"
-        opened = []
-
         def send(server, message):
-            server = server or Connection(opened)
-            if message == 'lost' and len(opened) == 1:
+            if message == 'lost' and server.sent == ['first']:
                 raise smtplib.SMTPServerDisconnected("Connection lost")
             server.sent.append(message)
-            return server
 
-        results, _ = self.deliver(
-            {1: 'lost', 2: 'next'}, send, connections=1)
+        results, opened = self.deliver(
+            {1: 'first', 2: 'lost', 3: 'next'}, send, connections=1)
 
-        self.assertIsInstance(results[1], smtplib.SMTPServerDisconnected)
-        self.assertIsNone(results[2])
-        self.assertEqual(len(opened), 2)
+        self.assertIsInstance(results[2], smtplib.SMTPServerDisconnected)
+        self.assertIsNone(results[3])
+        self.assertEqual([c.sent for c in opened], [['first'], ['next']])
+        self.assertTrue(all(c.closed for c in opened))
 
     def test_other_error_raised(self):
         """What is not an error of SMTP is raised at the end of the batch,
@@ -109,7 +106,6 @@ class DeliveryTestCase(unittest.TestCase):
                 raise KeyError(message)
             with lock:
                 sent.append(message)
-            return server
 
         with self.assertRaises(KeyError):
             self.deliver({1: 'first', 2: 'bug'}, send, connections=1)
@@ -118,15 +114,10 @@ class DeliveryTestCase(unittest.TestCase):
     def test_budget_spent(self):
         """Once the budget is spent, the messages that waited for a
         connection are not sent, but the first"""
-        opened = []
-
         def send(server, message):
-            server = server or Connection(opened)
-            time.sleep(0.2)
-            server.sent.append(message)
-            return server
+            slow_send(server, message, 0.2)
 
-        results, _ = self.deliver(
+        results, opened = self.deliver(
             {i: i for i in range(5)}, send, connections=1, budget=0.1)
 
         self.assertEqual(list(results), [0])
