@@ -1,5 +1,11 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+"""The routes of the recipients: the unsubscribe links and the image of the
+e-mails
+
+The opens and clicks come through web_shortener's route of the shortened
+URLs, which calls on_email_opened and on_email_clicked of the record
+activities."""
 import logging
 import os
 import sqlite3
@@ -7,7 +13,6 @@ from contextlib import closing
 from functools import wraps
 from urllib.parse import quote
 
-from werkzeug.routing import ValidationError
 from werkzeug.security import safe_join
 
 from trytond import backend
@@ -18,7 +23,6 @@ from trytond.protocols.wrappers import (
     with_transaction)
 from trytond.tools import file_open
 from trytond.transaction import Transaction
-from trytond.modules.web_shortener import routes as web_shortener_routes
 from trytond.wsgi import Base64Converter, app
 
 logger = logging.getLogger(__name__)
@@ -29,89 +33,61 @@ UNSAFE_DATABASE_CHARACTERS = set('?#%\x00')
 
 
 class DatabaseNameConverter(Base64Converter):
-    "The base64 database name, not found when it does not decode"
+    """The base64 database name, None when it does not decode
+
+    It matches any name, so that the route answers not found also to the
+    requests of a null Origin, whose route trytond matches before it handles
+    the errors."""
 
     def to_python(self, value):
         try:
             return super().to_python(value)
         except ValueError:
             # Bad base64, non-ASCII characters or not UTF-8
-            raise ValidationError()
-
-
-class ShortenedDatabaseNameConverter(Base64Converter):
-    """The database name of the shortened URLs, None when it does not decode
-
-    Lighter than the base64 converter of web_shortener's route of the same
-    URLs, so that werkzeug tries this module's route first; it matches any
-    name, so that werkzeug never tries web_shortener's, whose converter
-    raises on the names that do not decode, even before trytond handles the
-    errors (for the requests of a null Origin)."""
-    weight = Base64Converter.weight - 1
-
-    def to_python(self, value):
-        try:
-            return super().to_python(value)
-        except ValueError:
             return None
 
 
 app.url_map.converters['marketing_automation_database'] = (
     DatabaseNameConverter)
-app.url_map.converters['marketing_automation_shortened_database'] = (
-    ShortenedDatabaseNameConverter)
 
 
-def with_database(model):
-    "Answer not found for a database that does not have the model"
-    def decorator(func):
-        @wraps(func)
-        def wrapper(request, database_name, *args, **kwargs):
-            if (database_name is None
-                    or not has_model(request, database_name, model)):
-                abort(HTTPStatus.NOT_FOUND)
-            return func(request, database_name, *args, **kwargs)
-        return wrapper
-    return decorator
+def with_module_database(func):
+    "Answer not found for a database that does not have the module"
+    @wraps(func)
+    def wrapper(request, database_name, *args, **kwargs):
+        if (database_name is None
+                or not has_module(request, database_name)):
+            abort(HTTPStatus.NOT_FOUND)
+        return func(request, database_name, *args, **kwargs)
+    return wrapper
 
 
-with_module_database = with_database('marketing.automation.record')
-
-
-def has_model(request, database_name, model):
-    "Tell if the database has the model, loading its pool when needed"
-    if database_name not in Pool.database_list():
-        # Test the database before its pool, which would stay in memory for
-        # any name
-        if not is_tryton_database(request, database_name):
-            return False
-        try:
+def has_module(request, database_name):
+    "Tell if the database has the module, loading its pool when needed"
+    try:
+        if database_name not in Pool.database_list():
+            # Test the database before its pool, which would stay in memory
+            # for any name
+            if not is_tryton_database(database_name):
+                return False
             with Transaction().start(database_name, 0, readonly=True):
                 Pool(database_name).init()
-        except Exception:
-            logger.debug('%s', request, exc_info=True)
-            return False
-    try:
-        Pool(database_name).get(model)
-    except KeyError:
+        Pool(database_name).get('marketing.automation.record')
+    except Exception:
+        logger.debug('%s', request, exc_info=True)
         return False
     return True
 
 
-def is_tryton_database(request, database_name):
+def is_tryton_database(database_name):
     "Tell if the name is of an existing Tryton database, changing nothing"
     if UNSAFE_DATABASE_CHARACTERS & set(database_name):
         return False
     # The SQLite backend may write to the file it connects to
     if backend.name == 'sqlite' and not is_sqlite_tryton_file(database_name):
         return False
-    try:
-        # SQLite refuses a missing file or one outside of its data path
-        database = backend.Database(database_name).connect()
-        return database.test()
-    except Exception:
-        logger.debug('%s', request, exc_info=True)
-        return False
+    # SQLite refuses a missing file or one outside of its data path
+    return backend.Database(database_name).connect().test()
 
 
 def is_sqlite_tryton_file(database_name):
@@ -131,53 +107,8 @@ def is_sqlite_tryton_file(database_name):
         return False
 
 
-def with_user_agent(func):
-    "Pass the user agent of the request in the context of its transaction"
-    @wraps(func)
-    def wrapper(request, *args, **kwargs):
-        request.context['user_agent'] = request.headers.get('User-Agent', '')
-        return func(request, *args, **kwargs)
-    return wrapper
-
-
-def without_access_on_head(func):
-    "Redirect HEAD requests without recording an access"
-    @wraps(func)
-    def wrapper(request, *args, **kwargs):
-        if request.method == 'HEAD':
-            return shortened_head(request, *args, **kwargs)
-        return func(request, *args, **kwargs)
-    return wrapper
-
-
-@with_pool
-@with_transaction()
-def shortened_head(request, pool, shortened):
-    ShortenedURL = pool.get('web.shortened_url')
-    try:
-        shortened_url = ShortenedURL.get(shortened)
-    except IndexError:
-        abort(HTTPStatus.NOT_FOUND)
-    return redirect(shortened_url.redirect_url, code=301)
-
-
-# The opens and clicks come through the shortened URLs: this route, in front
-# of web_shortener's, answers not found for the databases without shortened
-# URLs, passes the user agent, which tells whether a machine made them, and
-# changes nothing on HEAD requests, which come only from machines.
 # The routes of the recipients answer the null Origin of the mail clients
 # that show the e-mails in sandboxed frames: they hold no session.
-@app.route(
-    '/s/<marketing_automation_shortened_database:database_name>$<shortened>')
-@allow_null_origin
-@with_database('web.shortened_url')
-@with_user_agent
-@without_access_on_head
-def shortened(request, database_name, shortened):
-    return web_shortener_routes.shortened(
-        request, database_name=database_name, shortened=shortened)
-
-
 @app.route(
     '/m/<marketing_automation_database:database_name>/unsubscribe',
     methods={'GET', 'POST'})

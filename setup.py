@@ -85,7 +85,7 @@ setup(name=name,
     package_data={
         'trytond.modules.marketing_automation': (info.get('xml', [])
             + ['tryton.cfg', 'view/*.xml', 'locale/*.po', '*.html',
-                '*.gif', 'tests/*.rst', 'tests/*.json', 'tests/data/*.csv']),
+                '*.gif', 'tests/*.rst', 'tests/*.json']),
         },
     classifiers=[
         'Development Status :: 5 - Production/Stable',

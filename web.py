@@ -29,7 +29,6 @@ from . import machine
 from .common import in_max
 
 SEPARATOR = '-'  # Not in the alphabet of the shortened ids
-USER_AGENT_SIZE = 1000
 MAX_ID = 2 ** 63 - 1  # The largest integer that the databases store
 OPENED = 'marketing.automation.record.activity|on_email_opened'
 CLICKED = 'marketing.automation.record.activity|on_email_clicked'
@@ -258,9 +257,6 @@ class ShortenedURL(metaclass=PoolMeta):
 
     def access(self, **values):
         request = Transaction().context.get('_request') or {}
-        if 'user_agent' in request:
-            values.setdefault(
-                'user_agent', request['user_agent'][:USER_AGENT_SIZE])
         context = {}
         if self.method in EVENTS:
             values.setdefault(
@@ -274,26 +270,13 @@ class ShortenedURL(metaclass=PoolMeta):
 
     def marketing_automation_source(self, request):
         """Return who made the request to the URL of a record activity, from
-        the address and the user agent of the request and the time since the
-        e-mail was sent"""
+        the address of the request and the time since the e-mail was sent"""
         remote_addr = request.get('remote_addr')
-        # Only the requests of the tracking route tell their user agent
-        user_agent = request.get('user_agent')
         if remote_addr and machine.in_networks(remote_addr, config.get(
                     'marketing', 'automation_machine_networks', default='')):
             return 'network'
-        if user_agent is not None and machine.is_machine(
-                user_agent, config.get(
-                    'marketing', 'automation_machine_agents',
-                    default=machine.MACHINE_AGENTS)):
-            return 'agent'
         delay = config.getfloat(
             'marketing', 'automation_machine_delay', default=0)
-        if user_agent and machine.is_proxy(user_agent, config.get(
-                    'marketing', 'automation_proxy_agents',
-                    default=machine.PROXY_AGENTS)):
-            delay = max(delay, config.getfloat(
-                    'marketing', 'automation_proxy_delay', default=60))
         # Proxies fetch the images when the e-mail is delivered
         sent_at = self.record.executed_at
         if delay and sent_at and (
@@ -315,7 +298,6 @@ def is_shortened_id(value):
 class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
     __name__ = 'web.shortened_url.access'
 
-    user_agent = fields.Char("User Agent", readonly=True)
     redirect_url = fields.Function(
         fields.Char("Redirect URL"), 'get_redirect_url')
     marketing_automation_event = fields.Function(fields.Selection(
@@ -325,7 +307,6 @@ class ShortenedURLAccess(ModelView, metaclass=PoolMeta):
             (None, ""),
             ('person', "Person"),
             ('network', "Machine of a mail service network"),
-            ('agent', "Machine by its user agent"),
             ('delivery', "Machine on delivery"),
             ('burst', "Machine following the links at once"),
             ], "Made By", readonly=True,

@@ -28,10 +28,11 @@ queue workers), against a real SMTP server on loopback in its own process:
 * goal, goal_reporting: a tenth of the parties reach the goal of the
   scenario, and its figures are read;
 * clicks: one recipient follows one link of an e-mail --clicks times, each
-  a request to the /s/ route of trytond's WSGI app, which records the access
-  and runs its queued event after its commit; it tells the clicks per
-  second of the first 10 and of the last 10 requests, which should not
-  differ when the cost of an access does not grow with the earlier ones.
+  a request to web_shortener's /s/ route of trytond's WSGI app, which
+  records the access and runs its queued event after its commit; it tells
+  the clicks per second of the first 10 and of the last 10 requests, which
+  should not differ when the cost of an access does not grow with the
+  earlier ones.
 
 It prints a table and a last line of JSON. With --module-from REVISION, it
 benchmarks the module as committed at REVISION instead of the working tree.
@@ -750,19 +751,16 @@ class Bench:
                 url.shortened_url).path
 
     def follow(self, path, count):
-        """Request path count times from trytond's WSGI app as a mail client
-        and return the seconds of each request"""
+        """Request path count times from trytond's WSGI app, through
+        web_shortener's route, and return the seconds of each request"""
         from werkzeug.test import Client
 
         from trytond.wsgi import app
         client = Client(app)
-        user_agent = (
-            'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 '
-            'Thunderbird/115.5.0')
         seconds = []
         for _ in range(count):
             started = time.perf_counter()
-            response = client.get(path, headers={'User-Agent': user_agent})
+            response = client.get(path)
             seconds.append(time.perf_counter() - started)
             self.check("status of the click", response.status_code, 301)
         if self.workers:

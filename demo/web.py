@@ -61,11 +61,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _opener = urllib.request.build_opener(_NoRedirect)
-# The recipients read their e-mails in a mail client: the module takes the
-# requests of HTTP libraries for those of machines
-_opener.addheaders = [('User-Agent',
-        'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 '
-        'Thunderbird/115.5.0')]
 
 
 def get(url, timeout=60):

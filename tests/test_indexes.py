@@ -185,8 +185,8 @@ class IndexesTestCase(unittest.TestCase):
 
             # The image and the link of each e-mail of Welcome, opened by a
             # proxy on delivery then by the person for 10 %, and followed a
-            # thousand times by one recipient, a scanner's clicks but the
-            # first
+            # thousand times by one recipient, the clicks of a scanner's
+            # network but the first
             ShortenedURL = pool.get('web.shortened_url')
             URLAccess = pool.get('web.shortened_url.access')
             cursor.execute(
@@ -219,7 +219,8 @@ class IndexesTestCase(unittest.TestCase):
             cursor.execute(
                 'INSERT INTO "%s" (url, marketing_automation_source, '
                 'create_uid, create_date) '
-                "SELECT u.id, CASE WHEN i = 1 THEN 'person' ELSE 'agent' END, "
+                "SELECT u.id, "
+                "CASE WHEN i = 1 THEN 'person' ELSE 'network' END, "
                 "0, now() - interval '2 days' + i * interval '1 minute' "
                 'FROM "%s" AS u, generate_series(1, %%s) AS i '
                 'WHERE u.record = %%s AND u.method = %%s' % (

@@ -21,7 +21,7 @@ TEMPLATE = """<html><body>
 </body></html>"""
 NAMES = [
     'open', 'click', 'unsubscribe', 'next', 'http', 'forged', 'blocked',
-    'oneclick', 'confirm', 'public', 'repeat']
+    'oneclick', 'confirm', 'public', 'repeat', 'network', 'delivery']
 SCENARIO = 'Routes <b>&</b>'
 
 
@@ -42,9 +42,9 @@ class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
         "Return the shop, unsubscribe, leave and image URLs of name's e-mail"
         return self.urls(name)
 
-    def get(self, client, url):
+    def get(self, client, url, **kwargs):
         parts = urlsplit(url)
-        return client.get(parts.path, query_string=parts.query)
+        return client.get(parts.path, query_string=parts.query, **kwargs)
 
     def record_activities(self, name):
         "Return the record activities of name by activity name"
@@ -118,18 +118,52 @@ class MarketingAutomationRouteTestCase(SentEmailsMixin, RouteTestCase):
         activities = self.record_activities('repeat')
         self.assertEqual(activities['Welcome'][:3], ('done', True, True))
         self.assertEqual(activities['Clicked'][3], clicked_at)
+        self.assertEqual(
+            self.machine_events('repeat'), (False, False, ['person'] * 21))
+
+    def machine_events(self, name):
+        """Return whether machines alone opened and clicked name's e-mail
+        and who made each access"""
         with Transaction().start(DB_NAME, 0):
             RecordActivity = Pool().get('marketing.automation.record.activity')
             welcome, = RecordActivity.search([
                     ('record.record', '=',
-                        'party.party,%s' % self.parties['repeat']),
+                        'party.party,%s' % self.parties[name]),
                     ('activity.name', '=', "Welcome"),
                     ])
-            self.assertFalse(welcome.email_opened_machine)
-            self.assertFalse(welcome.email_clicked_machine)
-            self.assertEqual(
+            return (
+                bool(welcome.email_opened_machine),
+                bool(welcome.email_clicked_machine),
                 [a.marketing_automation_source
-                    for a in welcome.email_accesses], ['person'] * 21)
+                    for a in welcome.email_accesses])
+
+    def test_machine_network(self):
+        """The opens and clicks from the machine networks, whose address
+        web_shortener's route passes, are machine events"""
+        set_marketing_config(
+            self, 'automation_machine_networks', '66.249.80.0/20')
+        shop, _, _, image = self.links('network')
+        client = self.client()
+        for url in [image, shop]:
+            response = self.get(
+                client, url, environ_base={'REMOTE_ADDR': '66.249.84.10'})
+            self.assertEqual(response.status_code, 301)
+        self.assertEqual(
+            self.machine_events('network'), (True, True, ['network'] * 2))
+        activities = self.record_activities('network')
+        self.assertEqual(activities['Welcome'][:3], ('done', True, True))
+        self.assertEqual(
+            (activities['Opened'][3], activities['Clicked'][3]),
+            (None, None))
+
+    def test_machine_delivery(self):
+        "The opens soon after the sending are machine events"
+        set_marketing_config(self, 'automation_machine_delay', '3600')
+        *_, image = self.links('delivery')
+        self.assertEqual(self.get(self.client(), image).status_code, 301)
+        self.assertEqual(
+            self.machine_events('delivery'), (True, False, ['delivery']))
+        self.assertEqual(self.record_activities('delivery')['Opened'][3], None)
 
     def test_unsubscribe(self):
         "Unsubscribing blocks the record and shows a page"

@@ -2,10 +2,8 @@
 # this repository contains the full copyright notices and license terms.
 "Real servers on loopback for the tests"
 import asyncio
-import csv
 import email
 import email.policy
-import os
 import socket
 import threading
 import unittest
@@ -16,7 +14,6 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from aiosmtpd.controller import Controller
 from lxml import html as lxml_html
-from werkzeug.test import Client
 
 from trytond.config import config
 from trytond.modules.marketing_automation.sandbox import (
@@ -24,13 +21,6 @@ from trytond.modules.marketing_automation.sandbox import (
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, drop_db
 from trytond.transaction import Transaction
-from trytond.wsgi import app
-
-
-# The user agent of a person who reads the e-mails in a mail client
-MAIL_CLIENT = (
-    'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 '
-    'Thunderbird/115.5.0')
 
 
 class Data(TemplateRecord):
@@ -48,15 +38,6 @@ class Data(TemplateRecord):
         return str(self.values.get('rec_name', ''))
 
 
-class MailClient(Client):
-    "A WSGI test client that opens the e-mails and links as a person"
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault('environ_base', {}).setdefault(
-            'HTTP_USER_AGENT', MAIL_CLIENT)
-        return super().open(*args, **kwargs)
-
-
 class SentEmailsMixin:
     """Keep in messages, by the local part of their recipient, the e-mails
     that setUpDatabase of a RouteTestCase sends"""
@@ -67,9 +48,6 @@ class SentEmailsMixin:
             # The e-mails are sent when setUpDatabase commits
             super().setUpClass()
         cls.messages = {m['To'].addresses[0].username: m for m in smtp.pop()}
-
-    def client(self):
-        return MailClient(app)
 
     def urls(self, name):
         "Return the URLs of the links then the images of name's e-mail"
@@ -284,7 +262,6 @@ def fetch_over_http(app, paths):
     server.timeout = 0.1
     base = 'http://127.0.0.1:%s' % server.server_port
     opener = urllib.request.build_opener(_NoRedirect)
-    opener.addheaders = [('User-Agent', MAIL_CLIENT)]
     results = []
 
     def fetch():
@@ -330,17 +307,6 @@ def html_part(message):
 
 def text_part(message):
     return message.get_body(('plain',)).get_content()
-
-
-def recorded_user_agents():
-    """Return the (kind, user agent, who) of the user agents that mail
-    clients, browsers, mail proxies, link previews and HTTP libraries send:
-    kind is person, proxy or machine"""
-    path = os.path.join(os.path.dirname(__file__), 'data', 'user_agents.csv')
-    with open(path, newline='', encoding='utf-8') as file:
-        return [
-            (row['kind'], row['user_agent'], row['who'])
-            for row in csv.DictReader(file)]
 
 
 def create_parties(names):
