@@ -7,6 +7,7 @@ import logging
 import uuid
 import zlib
 from collections import defaultdict, namedtuple
+from contextlib import nullcontext
 from functools import partial
 from itertools import groupby
 from urllib.parse import quote, urlencode
@@ -331,14 +332,45 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
     def search_matching_records(self, domain=None, **kwargs):
         """Search the records of domain (by default the scenario's) with the
         search arguments kwargs"""
+        Model, domain = self._restricted_domain(domain)
+        with access.identity():
+            return Model.search(domain, **kwargs)
+
+    def _restricted_domain(self, domain=None):
+        """Return the model of the scenario and domain (by default the
+        scenario's) with the rules of the identity on its related records"""
         pool = Pool()
         Model = pool.get(self.model)
         if domain is None:
             domain = self.get_domain()
         domain_validate(domain)
-        domain = access.restrict_domain(Model, domain)
-        with access.identity():
-            return Model.search(domain, **kwargs)
+        return Model, access.restrict_domain(Model, domain)
+
+    def _search_error(self, get_domain):
+        """Return the error that searching the domain of get_domain raises,
+        or None
+
+        The database refuses some values of a domain (a number compared to a
+        boolean) only when it runs the search, and PostgreSQL then aborts
+        the transaction: there the domain is searched in a transaction of
+        its own."""
+        try:
+            Model, domain = self._restricted_domain(get_domain())
+        except DOMAIN_ERRORS as exception:
+            return exception
+        transaction = Transaction()
+        if backend.name == 'postgresql':
+            transaction = transaction.new_transaction(readonly=True)
+        else:
+            transaction = nullcontext(transaction)
+        with transaction as transaction, access.identity():
+            refusals = DOMAIN_ERRORS + (
+                transaction.connection.DataError,
+                transaction.connection.ProgrammingError)
+            try:
+                Model.search(domain, limit=1, order=[])
+            except refusals as exception:
+                return exception
 
     def get_domain(self):
         "Return the decoded domain"
@@ -358,13 +390,12 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
         if field_names and not (field_names & {'domain', 'model'}):
             return
         for scenario in scenarios:
-            try:
-                scenario.search_matching_records(limit=1, order=[])
-            except DOMAIN_ERRORS + (backend.DatabaseDataError,) as exception:
+            error = scenario._search_error(scenario.get_domain)
+            if error is not None:
                 raise DomainError(gettext(
                         'marketing_automation.msg_scenario_invalid_domain',
                         scenario=scenario.rec_name,
-                        exception=exception)) from exception
+                        exception=error)) from error
 
     def get_goal_domain(self, entered=None):
         "Return the decoded goal domain for the records entered on the date"
@@ -380,14 +411,12 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
         for scenario in scenarios:
             if not scenario.goal_domain:
                 continue
-            try:
-                scenario.search_matching_records(
-                    scenario.get_goal_domain(), limit=1, order=[])
-            except DOMAIN_ERRORS + (backend.DatabaseDataError,) as exception:
+            error = scenario._search_error(scenario.get_goal_domain)
+            if error is not None:
                 raise DomainError(gettext(
                         'marketing_automation.msg_scenario_invalid_goal',
                         scenario=scenario.rec_name,
-                        exception=exception)) from exception
+                        exception=error)) from error
 
     @classmethod
     def check_holdout_ratio(cls, scenarios, field_names=None):
