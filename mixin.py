@@ -118,15 +118,15 @@ class InsertMixin:
         defaults = [
             (n, d) for n, d in cls._defaults.items()
             if not isinstance(cls._fields[n], fields.Function)]
+        created = {'create_uid': transaction.user, 'create_date': now}
         rows = cls._insert_values([
-                {**{n: d() for n, d in defaults}, **v} for v in vlist])
+                {**{n: d() for n, d in defaults}, **v, **created}
+                for v in vlist])
         names = sorted(rows[0])
-        columns = [Column(table, n) for n in names] + [
-            table.create_uid, table.create_date]
+        columns = [Column(table, n) for n in names]
         for sub_rows in grouped_slice(rows, in_max()):
             cursor.execute(*table.insert(columns, [
-                        [r[n] for n in names] + [transaction.user, now]
-                        for r in sub_rows],
+                        [r[n] for n in names] for r in sub_rows],
                     on_conflict=Conflict(table)))
 
     @classmethod

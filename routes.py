@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 # where these characters would change the host or the parameters, and no
 # backend stores the NUL character
 UNSAFE_DATABASE_CHARACTERS = set('?#%\x00')
+# The bytes of the longest name of a PostgreSQL database
+POSTGRESQL_NAME_SIZE = 63
 
 
 class DatabaseNameConverter(Base64Converter):
@@ -73,7 +75,8 @@ def has_module(request, database_name):
             with Transaction().start(database_name, 0, readonly=True):
                 Pool(database_name).init()
         Pool(database_name).get('marketing.automation.record')
-    except Exception:
+    except (backend.DatabaseOperationalError, KeyError):
+        # No such database, or without the module
         logger.debug('%s', request, exc_info=True)
         return False
     return True
@@ -82,6 +85,11 @@ def has_module(request, database_name):
 def is_tryton_database(database_name):
     "Tell if the name is of an existing Tryton database, changing nothing"
     if UNSAFE_DATABASE_CHARACTERS & set(database_name):
+        return False
+    # PostgreSQL cuts the longer names, sometimes within a character that
+    # its error then cannot decode
+    if (backend.name == 'postgresql'
+            and len(database_name.encode()) > POSTGRESQL_NAME_SIZE):
         return False
     # The SQLite backend may write to the file it connects to
     if backend.name == 'sqlite' and not is_sqlite_tryton_file(database_name):
