@@ -27,6 +27,28 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 
+def access_values(Access, model, field=None):
+    """Return the values that name the model (and its field, if any) in a
+    new record of Access (ir.model.access, ir.model.field.access or
+    ir.rule.group), the way the series of trytond expects them: since 8.0
+    the names, before the ids of the ir.model and of the ir.model.field"""
+    pool = Pool()
+    if field is not None:
+        if Access.field._type != 'many2one':
+            return {'model': model, 'field': field}
+        Field = pool.get('ir.model.field')
+        record, = Field.search([
+                ('model.model', '=', model),
+                ('name', '=', field),
+                ])
+        return {'field': record.id}
+    if Access.model._type != 'many2one':
+        return {'model': model}
+    Model = pool.get('ir.model')
+    record, = Model.search([('model', '=', model)])
+    return {'model': record.id}
+
+
 # The user agent of a person who reads the e-mails in a mail client
 MAIL_CLIENT = (
     'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 '
