@@ -8,6 +8,9 @@
 #   make test-sqlite      run the test suite on SQLite only
 #   make test-postgresql  run the test suite on PostgreSQL only
 #                         (needs POSTGRESQL_URI, e.g. postgresql://user@host:port/)
+#   make test-8.0         run the test suite on trytond 8.0 and SQLite, on a
+#                         copy of the module with the changes of
+#                         doc/series.rst (.ci/series-8.0, in .venv-8.0)
 #   make demo / serve     run the demo package
 #   make clean            remove build artefacts and caches
 
@@ -19,11 +22,14 @@ STAMP := $(VENV)/.installed
 # (the PostgreSQL driver is needed by test-postgresql).
 VENV_EXTRA ?= psycopg2-binary
 
+# The environment of trytond 8.0 and the copy of the module that it tests
+VENV_80 ?= .venv-8.0
+
 POSTGRESQL_URI ?=
 PG_DB_NAME ?= test_marketing_automation
 UNITTEST := -m unittest discover -s tests -v
 
-.PHONY: venv test test-sqlite test-postgresql demo serve clean
+.PHONY: venv test test-sqlite test-postgresql test-8.0 demo serve clean
 
 venv: $(STAMP)
 
@@ -66,6 +72,10 @@ test-postgresql: venv
 		DB_CACHE=$$cache $(VENV_PYTHON) $(UNITTEST); \
 	status=$$?; rm -rf $$cache; exit $$status
 
+# Needs no `make venv`: the script installs its own environment.
+test-8.0:
+	@VENV_80=$(VENV_80) PYTHON=$(PYTHON) $(PYTHON) .ci/series-8.0 test
+
 demo: venv
 	$(VENV_PYTHON) -m demo.run
 
@@ -74,7 +84,7 @@ serve: venv
 
 clean:
 	rm -rf build dist *.egg-info .tox
-	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print \
-		| xargs rm -rf
-	find . -path ./$(VENV) -prune -o -name '*.pyc' -type f -print \
-		| xargs rm -f
+	find . \( -path ./$(VENV) -o -path ./$(VENV_80) \) -prune \
+		-o -name __pycache__ -type d -print | xargs rm -rf
+	find . \( -path ./$(VENV) -o -path ./$(VENV_80) \) -prune \
+		-o -name '*.pyc' -type f -print | xargs rm -f

@@ -27,9 +27,13 @@ CONTEXT = '_marketing_automation_identity'
 # evaluates them, so that they tell nothing of who it is
 CONTEXT_OF_EVALUATION = {}
 # The system models that the identity reads as the access rights say: the
-# languages, which the helpers of the templates format with, and the names of
-# the models and fields, which trytond reads to name them in errors
-READABLE_SYSTEM_MODELS = {'ir.lang', 'ir.model', 'ir.model.field'}
+# languages, which the helpers of the templates format with, the names of
+# the models and fields, which trytond reads to name them in errors, and the
+# messages with their translations, which trytond 8.0 searches with the
+# access checks of who raises the error (denied, the access error of a
+# denied model or field would raise itself again, without end)
+READABLE_SYSTEM_MODELS = {
+    'ir.lang', 'ir.model', 'ir.model.field', 'ir.message', 'ir.translation'}
 
 
 def is_system_model(name):

@@ -2418,7 +2418,7 @@ class ScenarioSimulateStart(ModelView):
 class ScenarioSimulateResult(ModelView):
     "Simulate Marketing Scenario"
     __name__ = 'marketing.automation.scenario.simulate.result'
-    __string__ = "Simulate Marketing Scenario Result"
+    __string__ = "Simulate Marketing Scenario"
 
     record_count = fields.Integer(
         "Records Entering", readonly=True,

@@ -135,10 +135,12 @@ class Party(metaclass=PoolMeta):
 
     # For the goals of the scenarios on parties, like a sale confirmed
     # after entering; a function, as a reverse field of the sales would make
-    # their party a parent
+    # their party a parent. Read only: the sales are edited on their own, but
+    # a setter writes them as the reverse field would (trytond 8.0 wants one
+    # for each function One2Many)
     sales = fields.Function(
-        fields.One2Many('sale.sale', None, "Sales"),
-        'get_sales', searcher='search_sales')
+        fields.One2Many('sale.sale', None, "Sales", readonly=True),
+        'get_sales', setter='set_sales', searcher='search_sales')
 
     @classmethod
     def get_sales(cls, parties, name):
@@ -154,6 +156,12 @@ class Party(metaclass=PoolMeta):
             for party_id, sale_id in cursor:
                 sales[party_id].append(sale_id)
         return sales
+
+    @classmethod
+    def set_sales(cls, parties, name, value):
+        "Apply the actions of value to the sales of the parties"
+        fields.One2Many('sale.sale', 'party', "Sales").set(
+            cls, name, [p.id for p in parties], value)
 
     @classmethod
     def search_sales(cls, name, clause):

@@ -11,6 +11,9 @@ are written in var/browser/. Then tests/desktop/walk.py opens every view in
 the Tryton desktop client of the series (installed in var/desktop-venv with
 Debian's Python, for GTK 3) on the same server.
 
+The clients are those of the 7.0 series: the test skips itself on another
+series of trytond.
+
 This module also runs as a script, for the steps that need trytond on the
 test database in a process of their own:
 
@@ -43,6 +46,8 @@ CHROMIUM = '/usr/bin/chromium'
 DESKTOP = TESTS / 'desktop'
 DESKTOP_PYTHON = '/usr/bin/python3'
 DESKTOP_VENV = ROOT / 'var' / 'desktop-venv'
+# The series of the clients that the test drives
+SERIES = '7.0'
 DESKTOP_CLIENT = 'tryton>=7.0,<7.1'
 DESKTOP_TIMEOUT = 180
 DATABASE = 'browser'
@@ -87,6 +92,15 @@ COMMAND_TIMEOUT = 120
 
 
 def _skip_reason():
+    from trytond import __version__
+    series = '.'.join(__version__.split('.')[:2])
+    if series != SERIES:
+        # sao 7.0 posts its requests where trytond 8.0 refuses them (405),
+        # and the tryton client of 7.0 is as old: the clients of the other
+        # series would need a build and a test of their own
+        return ("the web client that demo/sao.py builds and the desktop "
+            "client are those of the %s series, not of trytond %s" % (
+                SERIES, series))
     uri = os.environ.get('TRYTOND_DATABASE_URI', 'sqlite://')
     if urlparse(uri).scheme != 'sqlite':
         return ("the browser test runs only on the SQLite pass "

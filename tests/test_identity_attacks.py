@@ -10,7 +10,7 @@ from trytond.modules.marketing_automation.tests.test_hostile_input import (
 from trytond.modules.marketing_automation.tests.test_identity import (
     deny_field, hide_from_marketing, marketer)
 from trytond.modules.marketing_automation.tests.tools import (
-    ModuleDatabaseTestCase, process)
+    ModuleDatabaseTestCase, access_values, process)
 from trytond.pool import Pool
 from trytond.pyson import Eval, Len, PYSONEncoder
 from trytond.tests.test_tryton import with_transaction
@@ -20,10 +20,11 @@ from trytond.transaction import Transaction
 def deny_model(model):
     "Let no group read model"
     pool = Pool()
-    Model = pool.get('ir.model')
     ModelAccess = pool.get('ir.model.access')
-    model, = Model.search([('model', '=', model)])
-    ModelAccess.create([{'model': model.id, 'perm_read': False}])
+    ModelAccess.create([{
+                **access_values(ModelAccess, model),
+                'perm_read': False,
+                }])
 
 
 def create_phone_party():

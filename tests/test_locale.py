@@ -134,6 +134,19 @@ class LocaleTestCase(unittest.TestCase):
             ('field:sale.sale,marketing_party:', 'Marketing Party'),
             self.sources)
 
+    def test_model_strings(self):
+        """Each model of the module has the same name in both series: its
+        docstring until 7.0, its __string__ since 8.0"""
+        for cls in Pool.classes['model'].get(MODULE, {}):
+            names = vars(cls)
+            doc, string = names.get('__doc__'), names.get('__string__')
+            if doc is None and string is None:
+                # The extensions of the models of other modules
+                continue
+            with self.subTest(model=names.get('__name__')):
+                self.assertIsNotNone(doc)
+                self.assertEqual(doc.strip().splitlines()[0], string)
+
     def test_languages(self):
         "Each file of locale is named after a language of Tryton"
         self.assertTrue(self.paths, "No translation in %s" % LOCALE)

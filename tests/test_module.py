@@ -12,8 +12,8 @@ from trytond.modules.marketing_automation.template import TemplateRecord
 from trytond.modules.marketing_automation.exceptions import (
     ConditionError, DelayError, DomainError, EventError, TemplateError)
 from trytond.modules.marketing_automation.tests.tools import (
-    FaultySMTPSink, RefusingSMTPSink, RelaySMTPSink, free_port, html_part,
-    process, run_tasks, set_marketing_config, smtp_server)
+    FaultySMTPSink, RefusingSMTPSink, RelaySMTPSink, access_values, free_port,
+    html_part, process, run_tasks, set_marketing_config, smtp_server)
 from trytond.pool import Pool
 from trytond.pyson import Eval, Greater, PYSONEncoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
@@ -507,19 +507,9 @@ class MarketingAutomationTestCase(ModuleTestCase):
     def test_template_access(self):
         "A template reading what the marketing group may not read fails"
         pool = Pool()
-        Field = pool.get('ir.model.field')
         FieldAccess = pool.get('ir.model.field.access')
-        if FieldAccess.field._type == 'many2one':
-            code, = Field.search([
-                    ('model.model', '=', 'party.party'),
-                    ('name', '=', 'code'),
-                    ])
-            field = {'field': code.id}
-        else:
-            # The field access names its model and field since 8.0
-            field = {'model': 'party.party', 'field': 'code'}
         FieldAccess.create([{
-                    **field,
+                    **access_values(FieldAccess, 'party.party', 'code'),
                     'perm_read': False,
                     }])
         create_party("John", 'john@example.com')
@@ -1289,6 +1279,35 @@ class MarketingAutomationTestCase(ModuleTestCase):
 
         self.assertEqual(sent, [
                 ['party0', 'party1'], ['party2', 'party3'], ['party4']])
+
+    @with_transaction()
+    def test_party_sales(self):
+        """The sales of a party are read, searched and written as those of
+        the reverse field of their party"""
+        from trytond.modules.company.tests import (
+            create_company, set_company)
+        pool = Pool()
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        company = create_company()
+        with set_company(company):
+            john = create_party("John")
+            jane = create_party("Jane")
+            sale, = Sale.create([{'party': john.id}])
+
+            Party.write([jane], {
+                    'sales': [('create', [{'description': "New"}])],
+                    })
+            new, = Sale.search([('party', '=', jane.id)])
+            self.assertEqual(new.description, "New")
+            self.assertEqual(Party(john.id).sales, (sale,))
+            self.assertEqual(Party(jane.id).sales, (new,))
+            self.assertEqual(
+                Party.search([('sales', '=', new.id)]), [jane])
+
+            Party.write([jane], {'sales': [('delete', [new.id])]})
+            self.assertEqual(Party(jane.id).sales, ())
+            self.assertEqual(Sale.search([]), [sale])
 
     @with_transaction()
     def test_sales_read_by_evaluation(self):

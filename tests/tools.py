@@ -23,6 +23,28 @@ from trytond.tests.test_tryton import activate_module, drop_db
 from trytond.transaction import Transaction
 
 
+def access_values(Access, model, field=None):
+    """Return the values that name the model (and its field, if any) in a
+    new record of Access (ir.model.access, ir.model.field.access or
+    ir.rule.group), the way the series of trytond expects them: since 8.0
+    the names, before the ids of the ir.model and of the ir.model.field"""
+    pool = Pool()
+    if field is not None:
+        if Access.field._type != 'many2one':
+            return {'model': model, 'field': field}
+        Field = pool.get('ir.model.field')
+        record, = Field.search([
+                ('model.model', '=', model),
+                ('name', '=', field),
+                ])
+        return {'field': record.id}
+    if Access.model._type != 'many2one':
+        return {'model': model}
+    Model = pool.get('ir.model')
+    record, = Model.search([('model', '=', model)])
+    return {'model': record.id}
+
+
 class Data(TemplateRecord):
     "A record of the templates with the values given"
 
