@@ -7,9 +7,10 @@ spends most of its time waiting. The messages of a batch are shared by a few
 threads, each with its own connection that it reuses for the messages of
 the batch, while the next messages are being rendered.
 The threads only talk SMTP: the records are read before and written after,
-in the thread of the transaction. A thread starts only when the others are
-busy: a relay that answers at once needs one or two connections, and each
-connection opened costs the round trips of its greeting, TLS and login.
+in the thread of the transaction. A thread starts only when the others
+send fewer messages per second than the batch renders: a relay that answers
+at once needs one connection, and each connection opened costs the round
+trips of its greeting, TLS and login.
 The connections are closed at the end of the batch.
 
 A batch has a time budget: once it is spent, the messages that waited for a
