@@ -66,6 +66,18 @@ EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
     }
+# The rates of the e-mails of a scenario that stop it, by the figure counted:
+# the configuration option and the default of the rate over the e-mails sent,
+# and of the e-mails sent from which it applies (the bulk senders' guidelines
+# of the mailbox providers ask for less than 0.3 % of complaints)
+REPUTATION_LIMITS = {
+    'bounced': (
+        ('automation_bounce_rate', 0.1),
+        ('automation_bounce_minimum', 100)),
+    'complained': (
+        ('automation_complaint_rate', 0.003),
+        ('automation_complaint_minimum', 1000)),
+    }
 # What decoding the PYSON that a marketer wrote raises: a malformed or too
 # deep structure, a statement that evaluates nothing (Id), a wrong type, a
 # missing key, a division by zero, a field that the identity of the
@@ -202,6 +214,12 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
             ('running', "Running"),
             ('stopped', "Stopped"),
             ], "State", required=True, readonly=True, sort=False)
+    stop_reason = fields.Text(
+        "Stop Reason", readonly=True,
+        states={
+            'invisible': ~Eval('stop_reason'),
+            },
+        help="Why the process stopped the scenario.")
     del _states
 
     @classmethod
@@ -493,7 +511,54 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
     @ModelView.button
     @Workflow.transition('running')
     def run(cls, scenarios):
-        pass
+        cls.write(scenarios, {'stop_reason': None})
+
+    @classmethod
+    def check_reputation(cls, scenarios=None):
+        """Stop the running scenarios whose e-mails bounce for good or are
+        reported as spam more than the mailbox providers accept, saying why
+
+        A purchased list of addresses must not get the domain of the sender
+        blocked."""
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        record = Record.__table__()
+        record_activity = RecordActivity.__table__()
+        if scenarios is None:
+            scenarios = cls.search([('state', '=', 'running')])
+        counts = sums(
+            record_activity.join(
+                record, condition=record_activity.record == record.id),
+            record.scenario, scenarios, {
+                'sent': flag(record_activity.email_sent),
+                'bounced': flag(
+                    RecordActivity.email_hard_bounced(record_activity)),
+                'complained': flag(record_activity.email_complained),
+                })
+        stopped = {}
+        for scenario in scenarios:
+            sent = counts['sent'][scenario.id]
+            for name, (limit, minimum) in REPUTATION_LIMITS.items():
+                limit = config.getfloat(
+                    'marketing', limit[0], default=limit[1])
+                minimum = config.getint(
+                    'marketing', minimum[0], default=minimum[1])
+                count = counts[name][scenario.id]
+                if sent >= minimum and count > limit * sent:
+                    stopped[scenario] = gettext(
+                        'marketing_automation.msg_scenario_stopped_' + name,
+                        count=count, sent=sent,
+                        rate=round(count / sent * 100, 1),
+                        limit=round(limit * 100, 1))
+                    break
+        if stopped:
+            cls.stop(list(stopped))
+            for scenario, reason in stopped.items():
+                logger.warning("%s stopped: %s", scenario, reason)
+                scenario.stop_reason = reason
+            cls.save(list(stopped))
+        return list(stopped)
 
     @classmethod
     @ModelView.button
@@ -1764,6 +1829,27 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
             'invisible': ~Eval('email_clicked', False),
             },
         help="Whether only a scanner clicked on the e-mail.")
+    email_bounced = fields.Boolean(
+        "E-Mail Bounced", readonly=True,
+        states={
+            'invisible': Eval('activity_action') != 'send_email',
+            },
+        help="Whether the e-mail was refused for its address, "
+        "when it was sent or by a delivery report.")
+    email_bounce_status = fields.Char(
+        "E-Mail Bounce Status", readonly=True,
+        states={
+            'invisible': ~Eval('email_bounced', False),
+            },
+        help="The status code of the refusal (RFC 3463): "
+        "5.x.x for a permanent one, such as 5.1.1 for an unknown address, "
+        "4.x.x for a temporary one.")
+    email_complained = fields.Boolean(
+        "E-Mail Complained", readonly=True,
+        states={
+            'invisible': Eval('activity_action') != 'send_email',
+            },
+        help="Whether the recipient reported the e-mail as spam.")
     email_message_id = fields.Function(fields.Char(
             "Message-ID",
             states={
@@ -1873,6 +1959,14 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
         return False
 
     @classmethod
+    def default_email_bounced(cls):
+        return False
+
+    @classmethod
+    def default_email_complained(cls):
+        return False
+
+    @classmethod
     def get_activity_actions(cls):
         pool = Pool()
         Activity = pool.get('marketing.automation.activity')
@@ -1937,6 +2031,19 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
                 })
 
     @classmethod
+    def email_hard_bounced(cls, table):
+        """Return the SQL condition of the record activities of table whose
+        e-mail bounced for good: a permanent status (5.x.x) but a full
+        mailbox (5.2.2) and the refusals of the message rather than of the
+        address (5.6.x, 5.7.x), as bounce.classify tells"""
+        status = table.email_bounce_status
+        return (table.email_bounced
+            & status.like('5.%')
+            & (status != '5.2.2')
+            & ~status.like('5.6.%')
+            & ~status.like('5.7.%'))
+
+    @classmethod
     def email_event(cls, table, event):
         """Return the SQL condition of the event of the record activities of
         table, without those of machines when the context has
@@ -1983,6 +2090,8 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
         pool = Pool()
         Scenario = pool.get('marketing.automation.scenario')
         cursor = Transaction().connection.cursor()
+        # A scenario that harms the reputation of the sender sends no more
+        Scenario.check_reputation()
         # The records that converted leave before their next activities
         Scenario.reach_goals()
         now = datetime.datetime.now()
