@@ -505,13 +505,13 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
     @ModelView.button
     @Workflow.transition('draft')
     def draft(cls, scenarios):
-        pass
+        cls.write(scenarios, {'stop_reason': None})
 
     @classmethod
     @ModelView.button
     @Workflow.transition('running')
     def run(cls, scenarios):
-        cls.write(scenarios, {'stop_reason': None})
+        pass
 
     @classmethod
     def check_reputation(cls, scenarios=None):

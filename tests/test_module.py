@@ -1078,6 +1078,47 @@ class MarketingAutomationTestCase(ModuleTestCase):
             {ra.state for ra in record_activities(activity)}, {'done'})
 
     @with_transaction()
+    def test_reputation_stops_scenario(self):
+        """The process stops a running scenario whose e-mails bounce for good
+        or are reported as spam beyond the rates, and says why; soft bounces
+        do not count"""
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        set_marketing_config(self, 'automation_bounce_minimum', '10')
+        set_marketing_config(self, 'automation_complaint_minimum', '10')
+        set_marketing_config(self, 'automation_complaint_rate', '0.15')
+        bouncing, complained, soft = [
+            create_scenario(name=n) for n in ["Bouncing", "Spam", "Soft"]]
+        for i in range(10):
+            create_party('party%s' % i, 'party%s@example.com' % i)
+        activities = [
+            create_activity(s, action='send_email')
+            for s in [bouncing, complained, soft]]
+        for scenario in [bouncing, complained, soft]:
+            self.run_scenario(scenario)
+        sent = {a: record_activities(a) for a in activities}
+        RecordActivity.write(sent[activities[0]][:2], {
+                'email_bounced': True, 'email_bounce_status': '5.1.1'})
+        RecordActivity.write(sent[activities[1]][:2], {
+                'email_complained': True})
+        for status in ['5.2.2', '4.4.1', '5.7.1']:
+            RecordActivity.write(sent[activities[2]][:1], {
+                    'email_bounced': True, 'email_bounce_status': status})
+
+        process()
+
+        self.assertEqual(
+            [(s.state, bool(s.stop_reason)) for s in [
+                    bouncing, complained, soft]],
+            [('stopped', True), ('stopped', True), ('running', False)])
+        self.assertIn("2 of its 10 e-mails", bouncing.stop_reason)
+        self.assertIn("spam", complained.stop_reason)
+
+        Scenario.draft([bouncing])
+        self.assertIsNone(Scenario(bouncing.id).stop_reason)
+
+    @with_transaction()
     def test_rates(self):
         "The rates count the e-mails sent, not the activities that did nothing"
         pool = Pool()
