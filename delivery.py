@@ -7,10 +7,9 @@ spends most of its time waiting. The messages of a batch are shared by a few
 threads, each with its own connection that it reuses for the messages of
 the batch, while the next messages are being rendered.
 The threads only talk SMTP: the records are read before and written after,
-in the thread of the transaction. A thread starts only when the others
-send fewer messages per second than the batch renders: a relay that answers
-at once needs one connection, and each connection opened costs the round
-trips of its greeting, TLS and login.
+in the thread of the transaction. A thread starts only when the others are
+busy: a relay that answers at once needs one or two connections, and each
+connection opened costs the round trips of its greeting, TLS and login.
 The connections are closed at the end of the batch.
 
 A batch has a time budget: once it is spent, the messages that waited for a
@@ -149,17 +148,11 @@ class Delivery:
         self.budget = budget
         self.jobs = SimpleQueue()
         self.threads = []
-        self.closing = False
         self.lock = threading.Lock()
         # Notified when a connection takes a message
         self.taken = threading.Condition(self.lock)
         self.idle = 0
         self.took = False
-        # When the batch started, how many messages were put and the
-        # seconds spent waiting for the connections to take them
-        self.started, self.puts, self.drained = time.monotonic(), 0, 0
-        # The seconds that a connection takes to send a message, on average
-        self.sending = None
         # What a thread raised that is not an SMTP error
         self.error = None
 
@@ -170,59 +163,31 @@ class Delivery:
         if type_ is not None:
             # Send nothing more of an interrupted batch
             self.discard()
-        else:
-            # More connections may open while messages wait
-            self.drain(0)
-        with self.lock:
-            self.closing = True
-            threads = list(self.threads)
-        for _ in threads:
+        for _ in self.threads:
             self.jobs.put(_CLOSED)
-        for thread in threads:
+        for thread in self.threads:
             thread.join()
         if type_ is None and self.error is not None:
             raise self.error
 
     def put(self, key, message):
         "Queue the message of key, to be sent as soon as a connection is free"
-        self.puts += 1
         self.jobs.put((key, message, self.budget.left() > 0))
-        self.open_if_behind()
-
-    def open_if_behind(self):
-        """Open a connection, in a thread of its own, if the connections fall
-        behind: a message waits that no idle connection takes, and the
-        connections send fewer messages per second than the batch makes
-        (until that is known, there is no connection yet)
-
-        A connection costs the round trips of its greeting, TLS and login:
-        the batch opens only those that it keeps busy."""
         with self.lock:
-            if (self.closing
-                    or len(self.threads) >= self.connections
-                    or self.jobs.qsize() <= self.idle):
-                return
-            if self.sending is not None:
-                making = (time.monotonic() - self.started - self.drained
-                    ) / self.puts
-                if len(self.threads) * making >= self.sending:
-                    return
-            elif self.threads:
-                return
+            busy = self.jobs.qsize() > self.idle
+        if busy and len(self.threads) < self.connections:
             thread = threading.Thread(
                 target=self.work,
                 name='marketing-smtp-%s' % len(self.threads))
             self.threads.append(thread)
-        thread.start()
+            thread.start()
 
     def drain(self, backlog):
         """Wait until at most backlog messages wait for a connection, or
         until the budget is spent"""
-        start = time.monotonic()
         with self.taken:
             self.taken.wait_for(
                 lambda: self.jobs.qsize() <= backlog, self.budget.left())
-        self.drained += time.monotonic() - start
 
     def discard(self):
         "Forget the messages that no connection has taken yet"
@@ -252,12 +217,7 @@ class Delivery:
                     continue
                 try:
                     server = server or self.connect()
-                    started = time.monotonic()
                     self.send(server, message)
-                    with self.lock:
-                        self.sending = average(
-                            self.sending, time.monotonic() - started)
-                    self.open_if_behind()
                 except SMTP_ERRORS as exception:
                     self.results[key] = exception
                     if (server is not None
@@ -275,11 +235,6 @@ class Delivery:
         finally:
             if server is not None:
                 close(server)
-
-
-def average(mean, value, weight=0.2):
-    "Return the moving mean with value, the value when there is no mean"
-    return value if mean is None else mean + weight * (value - mean)
 
 
 def close(server):
