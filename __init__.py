@@ -3,7 +3,9 @@
 
 from trytond.pool import Pool
 
-from . import ir, marketing_automation, party, reporting, routes, sale, web
+from . import (
+    inbound_email, ir, marketing_automation, party, reporting, routes, sale,
+    web)
 
 __all__ = ['register', 'routes']
 
@@ -42,6 +44,11 @@ def register():
         sale.ReportingScenarioTimeseries,
         sale.ReportingScenarioTotal,
         module='marketing_automation', type_='model', depends=['sale'])
+    Pool.register(
+        inbound_email.Rule,
+        inbound_email.RecordActivity,
+        module='marketing_automation', type_='model',
+        depends=['inbound_email'])
     Pool.register(
         marketing_automation.ActivityTestEmail,
         marketing_automation.ScenarioSimulate,

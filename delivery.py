@@ -27,8 +27,9 @@ from trytond.sendmail import get_smtp_server, sendmail
 from . import render
 from .common import error_message
 
-# Why an action could not be executed and whether to try again later
-Failure = namedtuple('Failure', ['message', 'retry'])
+# Why an action could not be executed, whether to try again later and
+# whether the record activity is skipped rather than failed
+Failure = namedtuple('Failure', ['message', 'retry', 'skip'], defaults=[False])
 # The action that the task did not reach within its budget: it runs on the
 # next run, without error
 POSTPONED = Failure(None, True)

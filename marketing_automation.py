@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import hmac
 import logging
+import smtplib
 import uuid
 import zlib
 from collections import defaultdict, namedtuple
@@ -13,6 +14,8 @@ from itertools import groupby
 from urllib.parse import quote, urlencode
 
 from sql import Column, Literal, Null, Select, Union
+from sql.aggregate import Count
+from sql.functions import Lower
 from sql.operators import Exists
 
 from trytond import backend
@@ -34,7 +37,8 @@ from trytond.transaction import (
     Transaction, without_check_access)
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
-from . import access, delivery, mixin, render, sandbox, template, web
+from . import (
+    access, bounce, delivery, mixin, render, sandbox, template, web)
 from .common import error_message, flag, in_max, rate, reference, sums
 from .exceptions import (
     ConditionError, DelayError, DomainError, EmailError, EventError,
@@ -48,8 +52,9 @@ logger = logging.getLogger(__name__)
 # delivered, then archived with the values read when it was rendered
 Outgoing = namedtuple('Outgoing', [
         'resource', 'record', 'email', 'name', 'from_', 'subject', 'html',
-        'text', 'list_unsubscribe', 'msg', 'address', 'smtputf8'],
-    defaults=(None, None, None))
+        'text', 'list_unsubscribe', 'msg', 'address', 'smtputf8',
+        'envelope'],
+    defaults=(None, None, None, None))
 
 # The control group is compared to the others, which must not be fewer
 MAX_HOLDOUT_RATIO = 0.5
@@ -66,18 +71,18 @@ EVENTS = {
     # action: events it produces
     'send_email': {'email_opened', 'email_clicked'},
     }
-# The rates of the e-mails of a scenario that stop it, by the figure counted:
-# the configuration option and the default of the rate over the e-mails sent,
-# and of the e-mails sent from which it applies (the bulk senders' guidelines
-# of the mailbox providers ask for less than 0.3 % of complaints)
-REPUTATION_LIMITS = {
-    'bounced': (
+# The rates of the e-mails of a scenario that stop it: the figure counted,
+# the e-mails it is counted among, the configuration option and the default
+# of the rate, and of the e-mails from which it applies (the bulk senders'
+# guidelines of the mailbox providers ask for less than 0.3 % of complaints)
+REPUTATION_LIMITS = [
+    ('email_bounced', 'email_tried',
         ('automation_bounce_rate', 0.1),
         ('automation_bounce_minimum', 100)),
-    'complained': (
+    ('email_complained', 'email_sent',
         ('automation_complaint_rate', 0.003),
         ('automation_complaint_minimum', 1000)),
-    }
+    ]
 # What decoding the PYSON that a marketer wrote raises: a malformed or too
 # deep structure, a statement that evaluates nothing (Id), a wrong type, a
 # missing key, a division by zero, a field that the identity of the
@@ -214,6 +219,23 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
             ('running', "Running"),
             ('stopped', "Stopped"),
             ], "State", required=True, readonly=True, sort=False)
+    email_bounced = fields.Function(
+        fields.Integer("E-Mails Bounced",
+            help="The e-mails that bounced for good."),
+        'get_email_figures')
+    email_complained = fields.Function(
+        fields.Integer("E-Mails Reported as Spam",
+            help="The e-mails that were reported as spam."),
+        'get_email_figures')
+    email_bounce_rate = fields.Function(
+        fields.Float("E-Mail Bounce Rate", digits=(1, 4),
+            help="The e-mails that bounced for good among those sent "
+            "or refused for good when sent."),
+        'get_email_figures')
+    email_complaint_rate = fields.Function(
+        fields.Float("E-Mail Complaint Rate", digits=(1, 4),
+            help="The e-mails reported as spam among those sent."),
+        'get_email_figures')
     stop_reason = fields.Text(
         "Stop Reason", readonly=True,
         states={
@@ -514,37 +536,57 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
         pass
 
     @classmethod
+    def get_email_figures(cls, scenarios, names):
+        """Return the bounces and complaints of the e-mails of the scenarios
+        with the e-mails that they count among (email_sent, email_tried)"""
+        pool = Pool()
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        record = Record.__table__()
+        record_activity = RecordActivity.__table__()
+        sent = record_activity.email_sent
+        bounced = record_activity.email_bounced
+        result = sums(
+            record_activity.join(
+                record, condition=record_activity.record == record.id),
+            record.scenario, scenarios, {
+                'email_sent': flag(sent),
+                'email_tried': flag(sent | bounced),
+                'email_bounced': flag(bounced),
+                'email_complained': flag(
+                    sent & record_activity.email_complained),
+                })
+        for name, numerator, denominator in [
+                ('email_bounce_rate', 'email_bounced', 'email_tried'),
+                ('email_complaint_rate', 'email_complained', 'email_sent'),
+                ]:
+            result[name] = {
+                s.id: rate(
+                    result[numerator][s.id], result[denominator][s.id])
+                for s in scenarios}
+        return {n: result[n] for n in names}
+
+    @classmethod
     def check_reputation(cls, scenarios=None):
         """Stop the running scenarios whose e-mails bounce for good or are
         reported as spam more than the mailbox providers accept, saying why
 
         A purchased list of addresses must not get the domain of the sender
         blocked."""
-        pool = Pool()
-        Record = pool.get('marketing.automation.record')
-        RecordActivity = pool.get('marketing.automation.record.activity')
-        record = Record.__table__()
-        record_activity = RecordActivity.__table__()
         if scenarios is None:
             scenarios = cls.search([('state', '=', 'running')])
-        counts = sums(
-            record_activity.join(
-                record, condition=record_activity.record == record.id),
-            record.scenario, scenarios, {
-                'sent': flag(record_activity.email_sent),
-                'bounced': flag(
-                    RecordActivity.email_hard_bounced(record_activity)),
-                'complained': flag(record_activity.email_complained),
-                })
+        figures = cls.get_email_figures(scenarios, [
+                'email_tried', 'email_bounced', 'email_sent',
+                'email_complained'])
         stopped = {}
         for scenario in scenarios:
-            sent = counts['sent'][scenario.id]
-            for name, (limit, minimum) in REPUTATION_LIMITS.items():
+            for name, denominator, limit, minimum in REPUTATION_LIMITS:
+                count = figures[name][scenario.id]
+                sent = figures[denominator][scenario.id]
                 limit = config.getfloat(
                     'marketing', limit[0], default=limit[1])
                 minimum = config.getint(
                     'marketing', minimum[0], default=minimum[1])
-                count = counts[name][scenario.id]
                 if sent >= minimum and count > limit * sent:
                     stopped[scenario] = gettext(
                         'marketing_automation.msg_scenario_stopped_' + name,
@@ -880,6 +922,25 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
             states=_email_states,
             help="The e-mails clicked among those opened."),
         'get_rate')
+    email_bounced = fields.Function(
+        fields.Integer("E-Mails Bounced", states=_email_states,
+            help="The e-mails that bounced for good."),
+        'get_record_count')
+    email_complained = fields.Function(
+        fields.Integer("E-Mails Reported as Spam", states=_email_states,
+            help="The e-mails that were reported as spam."),
+        'get_record_count')
+    email_bounce_rate = fields.Function(
+        fields.Float("E-Mail Bounce Rate", digits=(1, 4),
+            states=_email_states,
+            help="The e-mails that bounced for good among those sent "
+            "or refused for good when sent."),
+        'get_rate')
+    email_complaint_rate = fields.Function(
+        fields.Float("E-Mail Complaint Rate", digits=(1, 4),
+            states=_email_states,
+            help="The e-mails reported as spam among those sent."),
+        'get_rate')
     del _email_states
 
     @classmethod
@@ -943,6 +1004,8 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
             'email_clicked': record_activity.email_clicked,
             'email_opened_machine': record_activity.email_opened_machine,
             'email_clicked_machine': record_activity.email_clicked_machine,
+            'email_bounced': record_activity.email_bounced,
+            'email_complained': record_activity.email_complained,
             }
         return sums(
             record_activity, record_activity.activity, activities,
@@ -964,11 +1027,16 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
                         record_activity, 'email_opened')),
                 'clicked': flag(sent & RecordActivity.email_event(
                         record_activity, 'email_clicked')),
+                'bounced': flag(record_activity.email_bounced),
+                'complained': flag(sent & record_activity.email_complained),
+                'tried': flag(sent | record_activity.email_bounced),
                 })
         ratios = {
             'email_open_rate': ('opened', 'sent'),
             'email_click_rate': ('clicked', 'sent'),
             'email_click_through_rate': ('clicked', 'opened'),
+            'email_bounce_rate': ('bounced', 'tried'),
+            'email_complaint_rate': ('complained', 'sent'),
             }
         return {
             n: {a.id: rate(
@@ -1261,8 +1329,8 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
 
         def send(server, outgoing):
             delivery.deliver(
-                server, sender, outgoing.address, outgoing.smtputf8,
-                outgoing.msg)
+                server, outgoing.envelope, outgoing.address,
+                outgoing.smtputf8, outgoing.msg)
         try:
             with delivery.Delivery(delivery.connect, send,
                     delivery.smtp_connections(), results,
@@ -1292,7 +1360,24 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
             elif results[record_activity] is not None:
                 failures[record_activity] = delivery.failure(
                     results[record_activity])
+                self._record_refusal(
+                    record_activity, outgoing[record_activity].email,
+                    results[record_activity])
         return failures
+
+    @staticmethod
+    def _record_refusal(record_activity, address, exception):
+        """Record the refusal of the address by the SMTP server as a bounce,
+        classified by the enhanced status code of its reply"""
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        if isinstance(exception, smtplib.SMTPRecipientsRefused):
+            (_, (code, answer)), = exception.recipients.items()
+            kind = bounce.classify_reply(code, answer)
+            if kind:
+                RecordActivity._record_report(
+                    record_activity, address, kind,
+                    bounce.parse_status(delivery.smtp_answer('', answer)))
 
     @classmethod
     def _render_chunk_size(cls):
@@ -1307,8 +1392,12 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
 
         Only the e-mails that do not fail keep shortened URLs."""
         links = web.ShortenedLinks(self.scenario.email_open_tracking)
+        suppressed = self._suppressed(record_activities)
         rendered = []
         for record_activity in record_activities:
+            if record_activity in suppressed:
+                failures[record_activity] = suppressed[record_activity]
+                continue
             if not budget.allows('render'):
                 failures[record_activity] = delivery.POSTPONED
                 continue
@@ -1337,6 +1426,24 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
             messages.append((record_activity, outgoing))
         links.delete(failed)
         return messages
+
+    @staticmethod
+    def _suppressed(record_activities):
+        """Return the skipping Failure of the record activities whose
+        address no scenario e-mails, by record activity"""
+        pool = Pool()
+        Suppression = pool.get('marketing.automation.suppression')
+        addresses = {}
+        for record_activity in record_activities:
+            contact = record_activity.record.record.marketing_email
+            if contact and contact.email:
+                addresses[record_activity] = contact.email
+        suppressed = Suppression.suppressed(addresses.values())
+        return {
+            ra: delivery.Failure(gettext(
+                    'marketing_automation.msg_email_suppressed',
+                    address=address), False, skip=True)
+            for ra, address in addresses.items() if address in suppressed}
 
     @staticmethod
     def _with_urls(outgoing, links):
@@ -1372,7 +1479,8 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
             str(record), record_activity.record.id, contact.email, name,
             from_, subject, html, text,
             record_activity.record.list_unsubscribe,
-            address=address, smtputf8=smtputf8)
+            address=address, smtputf8=smtputf8,
+            envelope=record_activity.email_envelope(delivery.sender()))
 
     @staticmethod
     def _email_message(sender, outgoing):
@@ -1834,16 +1942,16 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
         states={
             'invisible': Eval('activity_action') != 'send_email',
             },
-        help="Whether the e-mail was refused for its address, "
-        "when it was sent or by a delivery report.")
+        help="Whether the e-mail was refused for good because of its "
+        "address, when it was sent or by a delivery report.")
     email_bounce_status = fields.Char(
         "E-Mail Bounce Status", readonly=True,
         states={
-            'invisible': ~Eval('email_bounced', False),
+            'invisible': ~Eval('email_bounce_status'),
             },
-        help="The status code of the refusal (RFC 3463): "
-        "5.x.x for a permanent one, such as 5.1.1 for an unknown address, "
-        "4.x.x for a temporary one.")
+        help="The status code of the refusal of the e-mail (RFC 3463), "
+        "such as 5.1.1 for an unknown address; a temporary one (4.x.x) or "
+        "one about the message rather than the address is a soft bounce.")
     email_complained = fields.Boolean(
         "E-Mail Complained", readonly=True,
         states={
@@ -1871,7 +1979,7 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
         states={
             'invisible': ~Eval('error'),
             },
-        help="Why the action failed.")
+        help="Why the action failed or was skipped.")
     state = fields.Selection([
             ('waiting', "Waiting"),
             ('done', "Done"),
@@ -2031,19 +2139,6 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
                 })
 
     @classmethod
-    def email_hard_bounced(cls, table):
-        """Return the SQL condition of the record activities of table whose
-        e-mail bounced for good: a permanent status (5.x.x) but a full
-        mailbox (5.2.2) and the refusals of the message rather than of the
-        address (5.6.x, 5.7.x), as bounce.classify tells"""
-        status = table.email_bounce_status
-        return (table.email_bounced
-            & status.like('5.%')
-            & (status != '5.2.2')
-            & ~status.like('5.6.%')
-            & ~status.like('5.7.%'))
-
-    @classmethod
     def email_event(cls, table, event):
         """Return the SQL condition of the event of the record activities of
         table, without those of machines when the context has
@@ -2194,8 +2289,10 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
         cls.do([ra for ra in finished
                 if ra in executed and ra not in failures])
         cls.skip([ra for ra in finished
-                if ra not in executed and ra not in failures])
-        cls.fail([ra for ra in finished if ra in failures])
+                if ra not in executed and ra not in failures
+                or ra in failures and failures[ra].skip])
+        cls.fail([ra for ra in finished
+                if ra in failures and not failures[ra].skip])
         # A negative activity that runs excludes its positive siblings
         negatives = defaultdict(list)
         for ra in finished:
@@ -2224,7 +2321,8 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
                 continue
             logger.warning(
                 "%s %s: %s", record_activity,
-                "will be retried" if failure.retry else "failed",
+                "will be retried" if failure.retry
+                else "skipped" if failure.skip else "failed",
                 failure.message)
             to_write.extend(([record_activity], {
                         'error': render.storable(failure.message),
@@ -2384,6 +2482,144 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
             cls._on_event(counted, event)
         for event, uncounted in stopped.items():
             cls._undo_event(uncounted, event)
+
+    @property
+    def email_bounce_token(self):
+        """The token of the envelope sender of the e-mail (VERP): the id of
+        the record activity, signed so that no report can name another"""
+        pool = Pool()
+        Configuration = pool.get('ir.configuration')
+        return '%s.%s' % (
+            self.id, Configuration.marketing_automation_sign(
+                'bounce:%s' % self.id))
+
+    @classmethod
+    def from_bounce_token(cls, token):
+        "Return the record activity of the bounce token, or None"
+        id_, _, _ = token.partition('.')
+        if not (id_.isascii() and id_.isdigit()
+                and 0 < int(id_) <= web.MAX_ID):
+            return None
+        record_activities = cls.search([('id', '=', int(id_))])
+        # hmac does not compare non-ASCII strings
+        if (record_activities and token.isascii()
+                and hmac.compare_digest(
+                    token, record_activities[0].email_bounce_token)):
+            return record_activities[0]
+
+    def email_envelope(self, sender):
+        """Return the envelope sender of the e-mail: the bounce address with
+        the token of the record activity when the configuration has one,
+        else sender"""
+        bounce_address = config.get('marketing', 'automation_bounce_address')
+        if bounce_address:
+            return bounce.verp_address(bounce_address, self.email_bounce_token)
+        return sender
+
+    @classmethod
+    def record_reports(cls, data):
+        """Record the bounces and the complaints that the report data (the
+        raw e-mail that came back) tells, and return the record activities
+        whose e-mail it reports
+
+        A report names its record activity by the signed token of the
+        address it came to, or else by the Message-ID of the original
+        message, and counts only when its recipient is the address that the
+        e-mail went to: a forged or misrouted report changes nothing."""
+        pool = Pool()
+        Suppression = pool.get('marketing.automation.suppression')
+        if data is None:
+            return []
+        try:
+            reports = bounce.read(
+                data, config.get('marketing', 'automation_bounce_address'))
+        except bounce.ReportError:
+            return []
+        reported = []
+        for report in reports:
+            if report.kind == bounce.UNREAD or not report.recipient:
+                continue
+            record_activity = cls._reported(report)
+            if record_activity and record_activity not in reported:
+                address = record_activity.email_address
+                if address and Suppression.normalize(address) == (
+                        Suppression.normalize(report.recipient)):
+                    cls._record_report(
+                        record_activity, address, report.kind, report.status)
+                    reported.append(record_activity)
+        return reported
+
+    @classmethod
+    def _reported(cls, report):
+        "Return the record activity whose e-mail the report is about, or None"
+        for token in report.tokens:
+            record_activity = cls.from_bounce_token(token)
+            if record_activity:
+                return record_activity
+        if report.message_id:
+            record_activities = cls.search([
+                    ('email_message_id', '=', report.message_id),
+                    ], limit=1)
+            if record_activities:
+                return record_activities[0]
+
+    @property
+    def email_address(self):
+        "The address that the e-mail of the record activity went to, or None"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        emails = Email.search([
+                ('marketing_automation_record', '=', self.record.id),
+                ('marketing_automation_activity', '=', self.activity.id),
+                ], limit=1)
+        if emails and emails[0].addresses:
+            return emails[0].addresses[0].address
+
+    @classmethod
+    def _record_report(cls, record_activity, address, kind, status):
+        """Record the bounce (HARD or SOFT, of status) or the COMPLAINT about
+        the e-mail of the record activity to address, and stop e-mailing
+        the address that bounces for good or complains"""
+        pool = Pool()
+        Suppression = pool.get('marketing.automation.suppression')
+        Record = pool.get('marketing.automation.record')
+        if kind == bounce.COMPLAINT:
+            cls.write([record_activity], {'email_complained': True})
+            Suppression.suppress([(address, 'complaint', record_activity)])
+            # As if the recipient unsubscribed
+            Record.block([record_activity.record])
+            return
+        hard = kind == bounce.HARD
+        cls.write([record_activity], {
+                'email_bounced': hard,
+                # The undefined statuses of RFC 3463 for the reports without
+                'email_bounce_status': (
+                    status or ('5.0.0' if hard else '4.0.0')),
+                })
+        if hard or cls._soft_bounces(address) >= config.getint(
+                'marketing', 'automation_soft_bounce_count', default=3):
+            Suppression.suppress([(address, 'bounce', record_activity)])
+
+    @classmethod
+    def _soft_bounces(cls, address):
+        """Return how many e-mails to address bounced but not for good within
+        the days of the configuration"""
+        pool = Pool()
+        EmailAddress = pool.get('ir.email.address')
+        table, email, query = cls._email_archive()
+        email_address = EmailAddress.__table__()
+        cursor = Transaction().connection.cursor()
+        since = datetime.datetime.now() - datetime.timedelta(
+            days=config.getint(
+                'marketing', 'automation_soft_bounce_days', default=30))
+        cursor.execute(*query.join(email_address,
+                condition=email_address.email == email.id).select(
+                Count(Literal('*')),
+                where=(Lower(email_address.address) == address.lower())
+                & ~table.email_bounced
+                & (table.email_bounce_status != Null)
+                & (table.executed_at >= since)))
+        return cursor.fetchone()[0]
 
 
 class ActivityTestEmail(Wizard):

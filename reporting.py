@@ -218,6 +218,19 @@ class Abstract(ModelSQL, ModelView):
     email_click_through_rate = fields.Float(
         "E-Mail Click-Through Rate", digits=(1, 4),
         help="The e-mails clicked among those opened.")
+    email_bounced = fields.Integer(
+        "E-Mails Bounced",
+        help="The e-mails sent in the period that bounced for good.")
+    email_complained = fields.Integer(
+        "E-Mails Reported as Spam",
+        help="The e-mails sent in the period that were reported as spam.")
+    email_bounce_rate = fields.Float(
+        "E-Mail Bounce Rate", digits=(1, 4),
+        help="The e-mails that bounced for good among those sent "
+        "or refused for good when sent.")
+    email_complaint_rate = fields.Float(
+        "E-Mail Complaint Rate", digits=(1, 4),
+        help="The e-mails reported as spam among those sent.")
 
     @classmethod
     def table_query(cls):
@@ -244,6 +257,9 @@ class Abstract(ModelSQL, ModelView):
         sent = Sum(source.email_sent)
         opened = Sum(source.email_opened)
         clicked = Sum(source.email_clicked)
+        bounced = Sum(source.email_bounced)
+        complained = Sum(source.email_complained)
+        tried = Sum(source.email_tried)
         return [
             cls.id.sql_cast(cls._column_id(source)).as_('id'),
             Literal(0).as_('create_uid'),
@@ -259,6 +275,12 @@ class Abstract(ModelSQL, ModelView):
                 'email_click_rate'),
             _rate(cls.email_click_through_rate, clicked, opened).as_(
                 'email_click_through_rate'),
+            bounced.as_('email_bounced'),
+            complained.as_('email_complained'),
+            _rate(cls.email_bounce_rate, bounced, tried).as_(
+                'email_bounce_rate'),
+            _rate(cls.email_complaint_rate, complained, sent).as_(
+                'email_complaint_rate'),
             ]
 
     @classmethod
@@ -449,6 +471,9 @@ class ScenarioMixin:
             zero.as_('email_sent'),
             zero.as_('email_opened'),
             zero.as_('email_clicked'),
+            zero.as_('email_bounced'),
+            zero.as_('email_complained'),
+            zero.as_('email_tried'),
             where=where_at(record.create_date)
             & where_scenario(record.scenario))
         at = cls._record_activity_at(record_activity)
@@ -466,11 +491,17 @@ class ScenarioMixin:
                 zero.as_('record_count_control'),
                 zero.as_('record_count_goal'),
                 zero.as_('record_count_goal_control'),
-                Literal(1).as_('email_sent'),
+                flag(record_activity.email_sent).as_('email_sent'),
                 flag(opened).as_('email_opened'),
                 flag(clicked).as_('email_clicked'),
-                # Only the e-mails accepted by the SMTP server count
-                where=record_activity.email_sent
+                flag(record_activity.email_bounced).as_('email_bounced'),
+                flag(record_activity.email_complained).as_(
+                    'email_complained'),
+                Literal(1).as_('email_tried'),
+                # Only the e-mails accepted by the SMTP server count, and
+                # those it refused for good for the bounce rate
+                where=(record_activity.email_sent
+                    | record_activity.email_bounced)
                 & where_at(at)
                 & where_scenario(email_record.scenario)))
         return Union(records, emails, all_=True)
@@ -584,6 +615,11 @@ class ActivityMixin:
                 # Only the e-mails accepted by the SMTP server count
                 flag(sent & opened).as_('email_opened'),
                 flag(sent & clicked).as_('email_clicked'),
+                flag(record_activity.email_bounced).as_('email_bounced'),
+                flag(sent & record_activity.email_complained).as_(
+                    'email_complained'),
+                flag(sent | record_activity.email_bounced).as_(
+                    'email_tried'),
                 where=(record_activity.state != 'waiting')
                 & where_at(at)
                 & where_scenario(record.scenario)))

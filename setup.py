@@ -54,6 +54,7 @@ requires.append(get_require_version('trytond'))
 
 tests_require = [
     get_require_version('proteus'),
+    get_require_version('trytond_inbound_email'),
     get_require_version('trytond_sale'),
     'aiosmtpd',
     'hypothesis',

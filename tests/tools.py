@@ -78,10 +78,12 @@ class SentEmailsMixin:
 
 
 class SMTPSink:
-    "Keep the messages that the SMTP server accepted"
+    """Keep the messages that the SMTP server accepted, and their envelope
+    senders"""
 
     def __init__(self):
         self.messages = []
+        self.senders = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
@@ -89,6 +91,7 @@ class SMTPSink:
             envelope.original_content, policy=email.policy.default)
         with self.lock:
             self.messages.append((envelope.rcpt_tos, message))
+            self.senders.append(envelope.mail_from)
         return '250 OK'
 
     def pop(self):
