@@ -56,6 +56,7 @@ tests_require = [
     get_require_version('proteus'),
     get_require_version('trytond_sale'),
     'aiosmtpd',
+    'flufl.bounce',
     'hypothesis',
     ]
 
