@@ -57,6 +57,7 @@ tests_require = [
     get_require_version('trytond_inbound_email'),
     get_require_version('trytond_sale'),
     'aiosmtpd',
+    'flufl.bounce',
     'hypothesis',
     ]
 
