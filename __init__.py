@@ -3,7 +3,8 @@
 
 from trytond.pool import Pool
 
-from . import ir, marketing_automation, party, reporting, routes, sale, web
+from . import (
+    ir, marketing_automation, party, reporting, routes, sale, suppression, web)
 
 __all__ = ['register', 'routes']
 
@@ -19,6 +20,7 @@ def register():
         marketing_automation.ScenarioSimulateResult,
         marketing_automation.ScenarioSimulateActivity,
         marketing_automation.ScenarioSimulateDay,
+        suppression.Suppression,
         party.Party,
         party.PartyUnsubscribedScenario,
         ir.Cron,
