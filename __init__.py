@@ -5,7 +5,7 @@ from trytond.pool import Pool
 
 from . import (
     inbound_email, ir, marketing_automation, party, reporting, routes, sale,
-    web)
+    suppression, web)
 
 __all__ = ['register', 'routes']
 
@@ -21,6 +21,7 @@ def register():
         marketing_automation.ScenarioSimulateResult,
         marketing_automation.ScenarioSimulateActivity,
         marketing_automation.ScenarioSimulateDay,
+        suppression.Suppression,
         party.Party,
         party.PartyUnsubscribedScenario,
         ir.Cron,

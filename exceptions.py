@@ -38,3 +38,7 @@ class HoldoutError(ValidationError):
 
 class EmailError(UserError):
     pass
+
+
+class SuppressionEmailError(ValidationError):
+    pass

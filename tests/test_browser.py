@@ -58,6 +58,11 @@ PARTIES = {
     'Bob Browser': 'bob@example.com',
     }
 SCENARIO = "Welcome new parties"
+# The suppression list: an address as a user writes it and as it is stored
+# and listed, and a bounced address (so that the first tab has a row)
+SUPPRESSED = 'Former.Customer@Example.COM'
+SUPPRESSED_STORED = 'former.customer@example.com'
+BOUNCED = 'bounced@example.com'
 # The scenario that the test prepares, with a tree of activities, so that
 # every list of the walk has rows: e-mails sent, opened and failed
 NEWSLETTER = "Newsletter"
@@ -408,6 +413,8 @@ class BrowserTestCase(unittest.TestCase):
                 'act_reporting_scenario: graph',
                 'act_reporting_activity_total: graph',
                 'act_reporting_link: tree',
+                'act_suppression_form: tree (1 records)',
+                'act_suppression_form: form',
                 'ir.act_email_form: form', 'party.act_party_form: form']:
             self.assertIn(view, shown)
         self.assertIn("Simulate: sample size 5, 30 days", shown)
@@ -472,6 +479,17 @@ class BrowserTestCase(unittest.TestCase):
         self.assertTrue(result['archivedEmail']['messageId'].startswith('<'))
         self.assertIn(
             result['archivedEmail']['activity'], {"Welcome", ACTIVITY})
+        # The suppression list with the reasons, and the form of an entry
+        self.assertEqual(len(result['suppressions']), 2)
+        bounced, manual = result['suppressions']
+        self.assertIn(BOUNCED, bounced)
+        self.assertIn('Bounce', bounced)
+        self.assertIn(SUPPRESSED_STORED, manual)
+        self.assertIn('Manual', manual)
+        self.assertEqual(result['suppressionForm'], {
+                'email': BOUNCED,
+                'reason': 'Bounce',
+                })
 
         # What the web client saved
         scenario, = self.helper('check')['scenarios']
@@ -495,7 +513,8 @@ class BrowserTestCase(unittest.TestCase):
                 'running', 'records', 'record-activities', 'activity-tree',
                 'test-email-preview', 'record-activities-failed',
                 'archived-email', 'party', 'scenario-goal', 'simulate-result',
-                'report-clicks-per-link']:
+                'report-clicks-per-link', 'suppression-list',
+                'suppression-form']:
             self.assertTrue(
                 any(s.endswith('-%s.png' % name) for s in screenshots),
                 screenshots)
@@ -521,6 +540,7 @@ def _prepare(database_name):
         pool = Pool()
         Party = pool.get('party.party')
         Scenario = pool.get('marketing.automation.scenario')
+        Suppression = pool.get('marketing.automation.suppression')
         Party.create([{
                     'name': name,
                     'contact_mechanisms': [('create', [{
@@ -534,6 +554,8 @@ def _prepare(database_name):
                     'activities': [('create', NEWSLETTER_ACTIVITIES)],
                     }])
         Scenario.run([newsletter])
+        Suppression.create([{'email': SUPPRESSED}])
+        Suppression.suppress([(BOUNCED, 'bounce', None)])
         transaction.commit()
     return {'parties': list(PARTIES)}
 

@@ -500,6 +500,22 @@ try {
     await openForm();
     await screenshot('record-form');
 
+    // 12b. Marketing › Scenarios › Suppression List: the entries of the test
+    // with their reason (shown in the All tab: the other tabs hide the
+    // column of the reason that their domain fixes), the manual one stored in
+    // lower case, and the form of the first one
+    await openMenu('Marketing', 'Scenarios', 'Suppression List');
+    await listTab('All');
+    result.suppressions = await rows();
+    await screenshot('suppression-list');
+    await openForm();
+    result.suppressionForm = {
+        email: await activeTab().locator('input[name=email]').inputValue(),
+        reason: await activeTab().locator('select[name=reason]').evaluate(
+            select => select.options[select.selectedIndex].text),
+    };
+    await screenshot('suppression-form');
+
     // 13. Marketing › Reporting: each report in its list and its graph,
     // by day
     result.reports = {};
