@@ -2,78 +2,92 @@
 # this repository contains the full copyright notices and license terms.
 """The bounces and the complaints of the e-mails stop e-mailing their
 addresses"""
+import unittest
 from contextlib import nullcontext
-from email.message import EmailMessage
 
 from trytond.modules.marketing_automation.tests.test_module import (
     create_activity, create_party, create_scenario, record_activities)
 from trytond.modules.marketing_automation.tests.tools import (
     RefusingSMTPSink, process, set_marketing_config, smtp_server)
 from trytond.pool import Pool
-from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.tests.test_tryton import (
+    activate_module, drop_db, with_transaction)
 
 BOUNCE_ADDRESS = 'bounces@example.com'
 
 
+def multipart_report(report_type, headers, status_type, status, original):
+    "Return the raw multipart/report of the status and original headers"
+    return (
+        '%s'
+        'MIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=%s; boundary="b"\n'
+        '\n'
+        '--b\n'
+        'Content-Type: text/plain\n'
+        '\n'
+        'This is an automatic report.\n'
+        '--b\n'
+        'Content-Type: %s\n'
+        '\n'
+        '%s\n'
+        '--b\n'
+        'Content-Type: text/rfc822-headers\n'
+        '\n'
+        '%s\n'
+        '--b--\n' % (
+            headers, report_type, status_type, status, original)
+        ).encode()
+
+
 def delivery_report(recipient, status='5.1.1', message_id=None, to=None):
     "Return the raw delivery status notification (RFC 3464) of recipient"
-    report = EmailMessage()
-    report['From'] = 'MAILER-DAEMON@mx.example.net'
-    report['To'] = to or 'shop@example.com'
-    report['Subject'] = "Undelivered Mail Returned to Sender"
-    report.set_content("The e-mail could not be delivered.")
-    report.make_mixed()
-    report.replace_header(
-        'Content-Type', 'multipart/report; report-type=delivery-status')
-    status_part = EmailMessage()
-    status_part.set_payload(
-        'Reporting-MTA: dns; mx.example.net\n\n'
+    return multipart_report(
+        'delivery-status',
+        'From: MAILER-DAEMON@mx.example.net\n'
+        'To: %s\n'
+        'Subject: Undelivered Mail Returned to Sender\n' % (
+            to or 'shop@example.com'),
+        'message/delivery-status',
+        'Reporting-MTA: dns; mx.example.net\n'
+        '\n'
         'Final-Recipient: rfc822; %s\n'
         'Action: failed\n'
         'Status: %s\n'
         'Diagnostic-Code: smtp; 550 %s User unknown\n' % (
-            recipient, status, status))
-    status_part['Content-Type'] = 'message/delivery-status'
-    report.attach(status_part)
-    if message_id:
-        headers = EmailMessage()
-        headers.set_payload(
-            'Message-ID: %s\nTo: %s\nSubject: Hello\n' % (
-                message_id, recipient))
-        headers['Content-Type'] = 'text/rfc822-headers'
-        report.attach(headers)
-    return bytes(report)
+            recipient, status, status),
+        ('Message-ID: %s\n' % message_id if message_id else '')
+        + 'Subject: Hello\n')
 
 
 def complaint_report(recipient, message_id):
     "Return the raw abuse feedback report (RFC 5965) of recipient"
-    report = EmailMessage()
-    report['From'] = 'feedback@isp.example.net'
-    report['To'] = 'abuse@example.com'
-    report['Subject'] = "Abuse report"
-    report.set_content("This is an e-mail abuse report.")
-    report.make_mixed()
-    report.replace_header(
-        'Content-Type', 'multipart/report; report-type=feedback-report')
-    feedback = EmailMessage()
-    feedback.set_payload(
+    return multipart_report(
+        'feedback-report',
+        'From: feedback@isp.example.net\n'
+        'To: abuse@example.com\n'
+        'Subject: Abuse report\n',
+        'message/feedback-report',
         'Feedback-Type: abuse\n'
         'User-Agent: ISP-FBL/1.0\n'
         'Version: 1\n'
-        'Original-Rcpt-To: %s\n' % recipient)
-    feedback['Content-Type'] = 'message/feedback-report'
-    report.attach(feedback)
-    headers = EmailMessage()
-    headers.set_payload('Message-ID: %s\nTo: %s\n' % (message_id, recipient))
-    headers['Content-Type'] = 'text/rfc822-headers'
-    report.attach(headers)
-    return bytes(report)
+        'Original-Rcpt-To: %s\n' % recipient,
+        'Message-ID: %s\nTo: %s\n' % (message_id, recipient))
 
 
-class DeliverabilityTestCase(ModuleTestCase):
+class DeliverabilityTestCase(unittest.TestCase):
     "Test the bounces, the complaints and the suppression of addresses"
-    module = 'marketing_automation'
-    extras = ['inbound_email']
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        drop_db()
+        activate_module(['marketing_automation', 'inbound_email'])
+
+    @classmethod
+    def tearDownClass(cls):
+        drop_db()
+        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
@@ -247,6 +261,3 @@ class DeliverabilityTestCase(ModuleTestCase):
 
         self.assertEqual(email.result, john)
         self.assertTrue(john.email_bounced)
-
-
-del ModuleTestCase
