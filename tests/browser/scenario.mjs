@@ -379,7 +379,10 @@ try {
     await tab.locator('button[name=simulate]').click();
     await idle();
     const simulate = page.locator('.modal.in').last();
-    await simulate.locator('input[name=sample_size]').first().waitFor();
+    // sao shows the number input of the field that has the focus and hides
+    // its text input
+    await simulate.locator('input[name=sample_size]:visible').first()
+        .waitFor();
     await screenshot('simulate-start');
     await simulate.locator('.modal-footer button', {hasText: 'Simulate'})
         .first().click();
