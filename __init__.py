@@ -3,13 +3,16 @@
 
 from trytond.pool import Pool
 
-from . import ir, marketing_automation, party, reporting, routes, sale, web
+from . import (
+    configuration, ir, marketing_automation, party, reporting, routes, sale,
+    web)
 
 __all__ = ['register', 'routes']
 
 
 def register():
     Pool.register(
+        configuration.Configuration,
         marketing_automation.Scenario,
         marketing_automation.Activity,
         marketing_automation.Record,

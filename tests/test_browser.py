@@ -408,6 +408,7 @@ class BrowserTestCase(unittest.TestCase):
                 'act_reporting_scenario: graph',
                 'act_reporting_activity_total: graph',
                 'act_reporting_link: tree',
+                'act_configuration_form: form',
                 'ir.act_email_form: form', 'party.act_party_form: form']:
             self.assertIn(view, shown)
         self.assertIn("Simulate: sample size 5, 30 days", shown)
@@ -472,6 +473,8 @@ class BrowserTestCase(unittest.TestCase):
         self.assertTrue(result['archivedEmail']['messageId'].startswith('<'))
         self.assertIn(
             result['archivedEmail']['activity'], {"Welcome", ACTIVITY})
+        # The e-mail cap in the configuration
+        self.assertIn("E-Mail Cap Period", result['configuration'])
 
         # What the web client saved
         scenario, = self.helper('check')['scenarios']
@@ -495,7 +498,7 @@ class BrowserTestCase(unittest.TestCase):
                 'running', 'records', 'record-activities', 'activity-tree',
                 'test-email-preview', 'record-activities-failed',
                 'archived-email', 'party', 'scenario-goal', 'simulate-result',
-                'report-clicks-per-link']:
+                'report-clicks-per-link', 'configuration']:
             self.assertTrue(
                 any(s.endswith('-%s.png' % name) for s in screenshots),
                 screenshots)

@@ -44,6 +44,7 @@ ACTIONS = [
     'marketing_automation.act_reporting_scenario_total',
     'marketing_automation.act_reporting_activity_total',
     'marketing_automation.act_reporting_link',
+    'marketing_automation.act_configuration_form',
     'ir.act_email_form',
     'party.act_party_form',
     ]
