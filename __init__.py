@@ -4,14 +4,15 @@
 from trytond.pool import Pool
 
 from . import (
-    inbound_email, ir, marketing_automation, party, reporting, routes, sale,
-    suppression, web)
+    configuration, inbound_email, ir, marketing_automation, party, reporting,
+    routes, sale, suppression, web)
 
 __all__ = ['register', 'routes']
 
 
 def register():
     Pool.register(
+        configuration.Configuration,
         marketing_automation.Scenario,
         marketing_automation.Activity,
         marketing_automation.Record,

@@ -159,6 +159,11 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
             ],
         help="How many e-mails may be sent at most by each run of the "
         "process cron.")
+    email_cap_exempt = fields.Boolean(
+        "E-Mail Cap Exempt",
+        help="Check for the service e-mails, such as order confirmations, "
+        "which neither count toward the e-mail cap of the parties "
+        "nor wait for it.")
     goal_domain = fields.Char(
         "Goal",
         help="A PYSON domain that the records match once they have "
@@ -298,6 +303,10 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def default_holdout_ratio(cls):
         return 0
+
+    @classmethod
+    def default_email_cap_exempt(cls):
+        return False
 
     @classmethod
     def get_timezones(cls):
@@ -1324,6 +1333,8 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
         RecordActivity = pool.get('marketing.automation.record.activity')
         sender = delivery.sender()
         failures, outgoing, results = {}, {}, {}
+        record_activities = self._postpone_over_cap(
+            record_activities, failures)
         templates = {}
         chunk_size = self._render_chunk_size()
 
@@ -1378,6 +1389,34 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
                 RecordActivity._record_report(
                     record_activity, address, kind,
                     bounce.parse_status(delivery.smtp_answer('', answer)))
+
+    def _postpone_over_cap(self, record_activities, failures):
+        """Return the record activities whose e-mail the cap of their party
+        allows now, and postpone the others: they keep waiting, due when the
+        cap allows them, and are added to failures as POSTPONED
+
+        The scenarios exempt from the cap send all their e-mails."""
+        pool = Pool()
+        Configuration = pool.get('marketing.automation.configuration')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        if self.scenario.email_cap_exempt:
+            return record_activities
+        postponed = Configuration(1).email_cap_schedule(
+            record_activities, datetime.datetime.now())
+        if not postponed:
+            return record_activities
+        by_at = defaultdict(list)
+        for record_activity, at in postponed.items():
+            by_at[at].append(record_activity)
+            failures[record_activity] = delivery.POSTPONED
+        to_write = []
+        for at, sub_activities in by_at.items():
+            to_write.extend((sub_activities, {'at': at}))
+        RecordActivity.write(*to_write)
+        logger.info(
+            "%s e-mails of %s wait for the cap of their party",
+            len(postponed), self)
+        return [ra for ra in record_activities if ra not in postponed]
 
     @classmethod
     def _render_chunk_size(cls):

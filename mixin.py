@@ -6,7 +6,7 @@ from sql import Column, Conflict
 
 from trytond.i18n import gettext
 from trytond.model import fields
-from trytond.tools import grouped_slice
+from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
 from .common import in_max, reference
@@ -49,13 +49,15 @@ class MarketingAutomationMixin:
         raise NotImplementedError
 
     @classmethod
-    def marketing_party_query(cls):
+    def marketing_party_query(cls, ids=None):
         """Return the SQL query of the references of the records (column
-        reference) and of their marketing party (column party)"""
+        reference) and of their marketing party (column party), of the
+        records of ids only when given"""
         table = cls.__table__()
         return table.select(
             reference(cls.__name__, table.id).as_('reference'),
-            cls.marketing_party_column(table).as_('party'))
+            cls.marketing_party_column(table).as_('party'),
+            where=reduce_ids(table.id, ids) if ids is not None else None)
 
     @classmethod
     def marketing_party_column(cls, table):

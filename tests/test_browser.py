@@ -415,6 +415,7 @@ class BrowserTestCase(unittest.TestCase):
                 'act_reporting_link: tree',
                 'act_suppression_form: tree (1 records)',
                 'act_suppression_form: form',
+                'act_configuration_form: form',
                 'ir.act_email_form: form', 'party.act_party_form: form']:
             self.assertIn(view, shown)
         self.assertIn("Simulate: sample size 5, 30 days", shown)
@@ -490,6 +491,8 @@ class BrowserTestCase(unittest.TestCase):
                 'email': BOUNCED,
                 'reason': 'Bounce',
                 })
+        # The e-mail cap in the configuration
+        self.assertIn("E-Mail Cap Period", result['configuration'])
 
         # What the web client saved
         scenario, = self.helper('check')['scenarios']
@@ -514,7 +517,7 @@ class BrowserTestCase(unittest.TestCase):
                 'test-email-preview', 'record-activities-failed',
                 'archived-email', 'party', 'scenario-goal', 'simulate-result',
                 'report-clicks-per-link', 'suppression-list',
-                'suppression-form']:
+                'suppression-form', 'configuration']:
             self.assertTrue(
                 any(s.endswith('-%s.png' % name) for s in screenshots),
                 screenshots)

@@ -430,3 +430,47 @@ class IndexesTestCase(unittest.TestCase):
             "where=t.marketing_automation_source == 'person') "
             "in ShortenedURLAccess.__setup__", sql, params)
         self.assertLessEqual(sum(s['rows'] for s in scans), 1)
+
+    def test_cap(self):
+        """The cap finds the parties of a batch and the e-mails sent to them
+        by the indexes on the ids of the records, on the references of the
+        records and on the record of the record activities"""
+        pool = Pool()
+        Configuration = pool.get('marketing.automation.configuration')
+        Party = pool.get('party.party')
+        Record = pool.get('marketing.automation.record')
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        batch = RecordActivity.search([
+                ('activity', '=', self.root_id),
+                ], order=[('id', 'ASC')], offset=self.parties // 2,
+            limit=self.batch)
+        now = datetime.datetime.now()
+        since = now - datetime.timedelta(days=7)
+
+        parties = Configuration.email_cap_parties(batch)
+        self.assertEqual(len(set(parties.values())), self.batch)
+        sql, params = captured(
+            Party._table, Configuration.email_cap_parties, batch)
+        self.assertIndexOn(
+            "Configuration.email_cap_parties", Party._table, 'id',
+            "the primary key of %s" % Party._table, sql, params)
+
+        sent = Configuration.email_cap_sent(set(parties.values()), since, now)
+        # The Welcome e-mail of each party, sent 3 days ago
+        self.assertEqual(
+            sorted(map(len, sent.values())), [1] * self.batch)
+        sql, params = captured(
+            RecordActivity._table, Configuration.email_cap_sent,
+            set(parties.values()), since, now)
+        self.assertIndexOn(
+            "Configuration.email_cap_sent", Party._table, 'id',
+            "the primary key of %s" % Party._table, sql, params)
+        self.assertIndexOn(
+            "Configuration.email_cap_sent", Record._table, 'record',
+            "Index(t, (t.record, Index.Equality())) in Record.__setup__",
+            sql, params)
+        self.assertIndexOn(
+            "Configuration.email_cap_sent", RecordActivity._table, 'record',
+            "Index(t, (t.record, Index.Range()), (t.activity, Index.Range())) "
+            "or Unique(t, t.activity, t.record) 'activity_record_unique' "
+            "in RecordActivity.__setup__", sql, params)

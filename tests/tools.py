@@ -258,6 +258,14 @@ def smtp_server(handler=None, smtputf8=False, port=None):
         controller.stop()
 
 
+def serve_smtp(test, handler=None):
+    "Run an SMTP server until the end of the test and return its handler"
+    manager = smtp_server(handler)
+    handler = manager.__enter__()
+    test.addCleanup(manager.__exit__, None, None, None)
+    return handler
+
+
 def start_smtp_server(handler=None):
     "Start an SMTP server for a doctest and return its handler and stopper"
     manager = smtp_server(handler)

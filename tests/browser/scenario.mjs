@@ -546,7 +546,14 @@ try {
         'no total of the scenario: ' +
         JSON.stringify(result.reports['Scenario Totals']));
 
-    // 14. The views that the module extends: the archived e-mail and the
+    // 14. Marketing › Configuration: the e-mail cap
+    await openMenu('Marketing', 'Configuration', 'Configuration');
+    await activeTab().locator('input[name=email_cap]').first().waitFor();
+    result.configuration = await activeTab().locator('.form').first()
+        .innerText();
+    await screenshot('configuration');
+
+    // 15. The views that the module extends: the archived e-mail and the
     // party
     await openMenu('Administration', 'Models', 'E-mails');
     await activeTab().locator('table.tree > tbody > tr',

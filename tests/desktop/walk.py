@@ -45,6 +45,7 @@ ACTIONS = [
     'marketing_automation.act_reporting_activity_total',
     'marketing_automation.act_reporting_link',
     'marketing_automation.act_suppression_form',
+    'marketing_automation.act_configuration_form',
     'ir.act_email_form',
     'party.act_party_form',
     ]
