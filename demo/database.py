@@ -34,6 +34,9 @@ LANGUAGES = ['fr']  # loaded and made translatable besides English
 
 HTTP_PORT = 8000
 SMTP_PORT = 8025
+# Where the mail servers send their delivery reports (an inbox of the
+# inbound_email module receives them)
+BOUNCE_ADDRESS = 'bounces@example.com'
 
 # The demo parties: (name, language); their e-mail is name.surname@example.com
 PARTIES = [
@@ -79,10 +82,12 @@ def available_modules():
 
 
 def demo_modules():
-    "Return the modules to activate: the module and sale when available"
+    """Return the modules to activate: the module, and inbound_email (for the
+    bounces and complaints) and sale when available"""
     modules = ['marketing_automation']
-    if 'sale' in available_modules():
-        modules.append('sale')
+    for module in ['inbound_email', 'sale']:
+        if module in available_modules():
+            modules.append(module)
     return modules
 
 
@@ -119,6 +124,8 @@ shortener_base = {base}
 # the base of the unsubscribe links and of the tracking image
 automation_base = {base}
 email_from = Demo Shop Marketing <marketing@example.com>
+# the envelope sender of the e-mails, to which the bounces come back
+automation_bounce_address = {BOUNCE_ADDRESS}
 """, encoding='utf-8')
     return CONFIG
 

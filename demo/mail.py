@@ -26,7 +26,11 @@ class MailDrop:
         with self.lock:
             self.count += 1
             path = self.directory / ('%03d-%s.eml' % (self.count, recipient))
-        path.write_bytes(envelope.original_content)
+        # As a mail server delivers it: with the envelope sender, to which
+        # the bounces go
+        path.write_bytes(
+            b'Return-Path: <%s>\r\n' % envelope.mail_from.encode()
+            + envelope.original_content)
         return '250 OK'
 
     def files(self):
@@ -61,3 +65,66 @@ def read_message(path):
 
 def html_body(message):
     return message.get_body(('html',)).get_content()
+
+
+def delivery_report(message, status='5.1.1'):
+    """Return the bytes of the delivery status notification (RFC 3464) that a
+    mail server sends to the envelope sender of message for its recipient
+    that does not exist"""
+    recipient = message['To'].addresses[0].addr_spec
+    return _report(
+        message['Return-Path'], "Undelivered Mail Returned to Sender",
+        'delivery-status',
+        "Your message could not be delivered: the address does not exist.",
+        'message/delivery-status',
+        'Reporting-MTA: dns; mx.example.net\n\n'
+        'Final-Recipient: rfc822; %s\n'
+        'Action: failed\n'
+        'Status: %s\n'
+        'Diagnostic-Code: smtp; 550 %s User unknown\n' % (
+            recipient, status, status),
+        message)
+
+
+def complaint_report(message):
+    """Return the bytes of the abuse report (RFC 5965) that a mailbox provider
+    sends when the recipient of message presses "Report spam\""""
+    recipient = message['To'].addresses[0].addr_spec
+    return _report(
+        message['Return-Path'], "Abuse report", 'feedback-report',
+        "This is an e-mail abuse report.",
+        'message/feedback-report',
+        'Feedback-Type: abuse\n'
+        'User-Agent: DemoMail-FBL/1.0\n'
+        'Version: 1\n'
+        'Original-Rcpt-To: %s\n' % recipient,
+        message)
+
+
+def _report(to, subject, report_type, text, status_type, status, original):
+    headers = ''.join(
+        '%s: %s\n' % (name, original[name])
+        for name in ['Message-ID', 'From', 'To', 'Subject'])
+    return (
+        'From: MAILER-DAEMON@mx.example.net\n'
+        'To: %s\n'
+        'Subject: %s\n'
+        'MIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=%s; '
+        'boundary="report"\n'
+        '\n'
+        '--report\n'
+        'Content-Type: text/plain; charset=utf-8\n'
+        '\n'
+        '%s\n'
+        '--report\n'
+        'Content-Type: %s\n'
+        '\n'
+        '%s\n'
+        '--report\n'
+        'Content-Type: text/rfc822-headers; charset=utf-8\n'
+        '\n'
+        '%s\n'
+        '--report--\n' % (
+            to.strip('<>'), subject, report_type, text, status_type, status,
+            headers)).encode('utf-8')

@@ -11,7 +11,9 @@ From scratch, under var/demo/ (removed first):
 4. start an SMTP server on loopback that saves the e-mails in var/demo/mail/;
 5. start trytond's HTTP server on loopback;
 6. run the scheduled tasks, act as recipients over HTTP (open, click,
-   unsubscribe), run them again, move the delays forward and run them again;
+   unsubscribe), and as mail servers (a delivery report for an address that
+   no longer exists and a complaint, posted to an inbox of inbound_email),
+   run them again, move the delays forward and run them again;
 7. print what each activity did.
 
 The servers are stopped at the end, also on error; the exit status is not
@@ -29,13 +31,18 @@ from . import scenario as demo_scenario
 from .database import (
     DATABASE_FILE, MAIL, PARTIES, VAR, DemoError, connect, create_database,
     email_address, free_port, load_demo_data, write_config)
-from .mail import SMTPServer, html_body, read_message
-from .web import TrytondServer, get
+from .mail import (
+    SMTPServer, complaint_report, delivery_report, html_body, read_message)
+from .web import TrytondServer, get, post
 
 # The recipients who act on their e-mail
 OPENER = "Alice Smith"
 CLICKER = "Camille Durand"
 UNSUBSCRIBER = "David Brown"
+# The recipient whose address no longer exists, and the one who reports the
+# e-mail as spam
+BOUNCER = "Frank Miller"
+COMPLAINER = "Emma Jones"
 
 
 class Progress:
@@ -96,6 +103,42 @@ def act(progress, base):
     urls, _ = links(welcome_email(UNSUBSCRIBER))
     unsubscribe, = [u for u in urls if '/unsubscribe?' in u]
     fetch(UNSUBSCRIBER, "unsubscribes", unsubscribe, {200})
+
+
+def report_back(progress, inbox):
+    """The mail servers post a delivery report and a complaint to the inbox:
+    the bounce of an address that no longer exists, and the spam report of a
+    recipient"""
+    for who, what, report in [
+            (BOUNCER, "bounces (5.1.1, to %s)",
+                delivery_report(welcome_email(BOUNCER))),
+            (COMPLAINER, "reports the e-mail as spam (to %s)",
+                complaint_report(welcome_email(COMPLAINER))),
+            ]:
+        status, _, _ = post(inbox, report)
+        progress("%s %s: POST -> %s" % (
+                who, what % welcome_email(who)['Return-Path'], status))
+        check(status == 204, "%s: unexpected HTTP status %s for the inbox" % (
+                who, status))
+
+
+def create_inbox():
+    """Create the inbox of the bounces with the rule that records them and
+    return its endpoint, or None without inbound_email"""
+    from proteus import Model
+    Module = Model.get('ir.module')
+    if not Module.find([
+                ('name', '=', 'inbound_email'),
+                ('state', '=', 'activated')]):
+        return None
+    Inbox = Model.get('inbound.email.inbox')
+    inbox = Inbox(name="Bounces")
+    rule = inbox.rules.new()
+    rule.action = (
+        'marketing.automation.record.activity|bounce_from_inbound_email')
+    inbox.save()
+    inbox.click('new_identifier')
+    return inbox.endpoint
 
 
 def run_crons(progress, label):
@@ -180,7 +223,7 @@ def report(scenario):
         walk(activity, 0)
 
     header = ['Activity', 'On', 'Records', 'Sent', 'Opened', 'Clicked',
-        'Waiting', 'Cancelled', 'Blocked']
+        'Bounced', 'Spam', 'Waiting', 'Cancelled', 'Blocked']
     rows = []
     counts = {}
     for activity, depth in activities:
@@ -191,6 +234,8 @@ def report(scenario):
                     ('marketing_automation_activity', '=', activity.id)]),
             'opened': activity.email_opened,
             'clicked': activity.email_clicked,
+            'bounced': activity.email_bounced,
+            'complained': activity.email_complained,
             'waiting': count(RecordActivity, [
                     ('activity', '=', activity.id),
                     ('state', '=', 'waiting')]),
@@ -207,7 +252,8 @@ def report(scenario):
             on = ('%s after %s' % (on, duration(activity.delay))).strip()
         rows.append(['  ' * depth + activity.name, on] + [
                 str(row[k]) for k in ['records', 'sent', 'opened', 'clicked',
-                    'waiting', 'cancelled', 'blocked']])
+                    'bounced', 'complained', 'waiting', 'cancelled',
+                    'blocked']])
     widths = [max(len(r[i]) for r in rows + [header])
         for i in range(len(header))]
 
@@ -267,10 +313,16 @@ def main(argv=None):
         progress("trytond HTTP server started on %s (log: %s)" % (
                 http.base, http.log))
 
+        inbox = create_inbox()
+        if inbox:
+            progress("Inbox of the bounces created: %s" % inbox)
+
         sent = run_crons(progress, "Cron")
         check(sent == len(PARTIES), "%s welcome e-mails sent instead of %s"
             % (sent, len(PARTIES)))
         act(progress, http.base)
+        if inbox:
+            report_back(progress, inbox)
         run_crons(progress, "Cron")
         move_delays(progress)
         process_only(progress, "Cron")
@@ -300,8 +352,19 @@ def main(argv=None):
         check(welcome['opened'] == 2 and welcome['clicked'] == 1,
             "expected 2 opens and 1 click, got %s" % welcome)
         check(counts["Follow-up"]['sent'] == 1, "expected 1 follow-up")
-        check(counts["Reminder"]['sent'] == len(PARTIES) - 3,
-            "expected %s reminders" % (len(PARTIES) - 3))
+        # Neither those who read the e-mail nor the unsubscribed, the
+        # bounced (suppressed) and the complaining (blocked) get a reminder
+        gone = 2 if inbox else 0
+        check(counts["Reminder"]['sent'] == len(PARTIES) - 3 - gone,
+            "expected %s reminders" % (len(PARTIES) - 3 - gone))
+        if inbox:
+            check(welcome['bounced'] == 1 and welcome['complained'] == 1,
+                "expected 1 bounce and 1 complaint, got %s" % welcome)
+            suppressed = Model.get('marketing.automation.suppression').find(
+                [])
+            print("Suppression list: %s" % ', '.join(
+                    '%s (%s)' % (s.email, s.reason) for s in suppressed))
+            check(len(suppressed) == 2, "expected 2 suppressed addresses")
     except DemoError as error:
         print("demo: FAILED: %s" % error, file=sys.stderr)
         return 1

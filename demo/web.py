@@ -63,6 +63,20 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
+def post(url, data, content_type='message/rfc822', timeout=60):
+    """POST the bytes of data of content_type to the URL
+    Return (status, headers, body)."""
+    # Not as a form, which the inbound e-mail route would read as such
+    request = urllib.request.Request(
+        url, data=data, method='POST',
+        headers={'Content-Type': content_type})
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
 def get(url, timeout=60):
     """GET the URL without following redirects
     Return (status, headers, body)."""
