@@ -548,7 +548,9 @@ try {
 
     // 14. Marketing › Configuration: the e-mail cap
     await openMenu('Marketing', 'Configuration', 'Configuration');
-    await activeTab().locator('input[name=email_cap]').first().waitFor();
+    // The visible input of the field: sao swaps it when it takes the focus
+    await activeTab().locator('input[name=email_cap]:visible').first()
+        .waitFor();
     result.configuration = await activeTab().locator('.form').first()
         .innerText();
     await screenshot('configuration');
