@@ -241,6 +241,37 @@ class DeliverabilityTestCase(unittest.TestCase):
         self.assertEqual(self.send([])["John"].state, 'done')
 
     @with_transaction()
+    def test_hostile_reports(self):
+        """A flood of reports with forged tokens, unknown Message-IDs, other
+        recipients, a huge one and broken MIME changes nothing"""
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        set_marketing_config(
+            self, 'automation_bounce_address', BOUNCE_ADDRESS)
+        john = self.send(["John"])["John"]
+        reports = [
+            delivery_report('john@example.com',
+                to='bounces+%s.%020x@example.com' % (john.id, i))
+            for i in range(100)]
+        reports += [
+            delivery_report('john@example.com', message_id='<%s@x>' % i)
+            for i in range(100)]
+        reports += [
+            delivery_report('jane@example.com',
+                message_id=john.email_message_id),
+            delivery_report('john@example.com', to='bounces+../@example.com'),
+            delivery_report('john@example.com',
+                message_id=john.email_message_id) + b'x' * (2 << 20),
+            b'Content-Type: multipart/report; boundary="' + b'(' * 5000,
+            b'\xff' * 1000,
+            '',
+            ]
+        for report in reports:
+            self.assertEqual(RecordActivity.record_reports(report), [])
+        self.assertFalse(john.email_bounced)
+        self.assertEqual(self.suppressions(), set())
+
+    @with_transaction()
     def test_inbound_email_rule(self):
         """The rule of an inbox records the report posted to it and gives
         the record activity as its result"""
