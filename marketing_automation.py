@@ -2369,9 +2369,9 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
         if to_write:
             cls.write(*to_write)
         if postponed:
+            # Over the budget of the task or the cap of their party
             logger.info(
-                "%s record activities wait for the next run: "
-                "the task spent its budget", postponed)
+                "%s record activities wait for a later run", postponed)
 
     @classmethod
     def _waiting_children(cls, pairs, event, negative, state='waiting'):
