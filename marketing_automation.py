@@ -2576,6 +2576,10 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
             return []
         reported = []
         for report in reports:
+            if report.kind == bounce.UNREAD:
+                logger.info(
+                    "An e-mail is no delivery report of the RFCs: "
+                    "flufl.bounce reads the others when it is installed")
             if report.kind == bounce.UNREAD or not report.recipient:
                 continue
             record_activity = cls._reported(report)
