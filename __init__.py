@@ -4,8 +4,8 @@
 from trytond.pool import Pool
 
 from . import (
-    configuration, inbound_email, ir, marketing_automation, party, reporting,
-    routes, sale, suppression, web)
+    configuration, graph, inbound_email, ir, marketing_automation, party,
+    reporting, routes, sale, suppression, web)
 
 __all__ = ['register', 'routes']
 
@@ -57,4 +57,5 @@ def register():
         module='marketing_automation', type_='wizard')
     Pool.register(
         marketing_automation.Unsubscribe,
+        graph.ScenarioGraph,
         module='marketing_automation', type_='report')

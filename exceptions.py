@@ -42,3 +42,7 @@ class EmailError(UserError):
 
 class SuppressionEmailError(ValidationError):
     pass
+
+
+class GraphError(UserError):
+    pass

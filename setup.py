@@ -59,6 +59,7 @@ tests_require = [
     'aiosmtpd',
     'flufl.bounce',
     'hypothesis',
+    'pydot',
     ]
 
 setup(name=name,
@@ -110,6 +111,7 @@ setup(name=name,
     python_requires='>=3.9',
     install_requires=requires,
     extras_require={
+        'graph': ['pydot'],
         'test': tests_require,
         },
     zip_safe=False,
