@@ -60,6 +60,9 @@ tests_require = [
     'flufl.bounce',
     'hypothesis',
     ]
+# mrml converts the e-mails written in MJML to HTML, as trytond 8.0 does
+mjml_require = ["mrml; python_version < '3.14'"]
+tests_require += mjml_require
 
 setup(name=name,
     version=version,
@@ -110,6 +113,7 @@ setup(name=name,
     python_requires='>=3.9',
     install_requires=requires,
     extras_require={
+        'mjml': mjml_require,
         'test': tests_require,
         },
     zip_safe=False,
