@@ -1647,14 +1647,23 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
         return parent
 
     def _email_templates(self, language):
-        "Return the from and the compiled title and body templates"
+        """Return the from and the compiled title and body templates
+
+        Raise RenderError for a template that the server cannot compile any
+        more, such as an MJML template without mrml installed."""
         with Transaction().set_context(language=language):
             activity = self.__class__(self.id)
-            return (
-                activity.email_from,
-                render.title_template(activity.email_title),
-                render.body_template(activity.email_template),
-                )
+            templates = [activity.email_from]
+            for part, compile_, source in [
+                    ('title', render.title_template, activity.email_title),
+                    ('body', render.body_template, activity.email_template),
+                    ]:
+                try:
+                    templates.append(compile_(source))
+                except render.TEMPLATE_ERRORS as error:
+                    raise render.RenderError(
+                        part, error, render.error_line(error)) from None
+            return tuple(templates)
 
     @classmethod
     def email_context(cls, record):

@@ -6,15 +6,19 @@ This unit needs no database: it turns the Genshi templates and a context
 into the subject, the HTML and the plain text of a message, rewriting the
 links and adding the open tracking image with the callables it is given.
 The expressions of the templates are evaluated in the sandbox, within the
-limits of the render.
+limits of the render. A body written in MJML is converted to HTML by mrml
+after its render, and its HTML checked and its links rewritten as those of
+the HTML templates.
 """
 import ast
 import base64
 import datetime
 import functools
 import itertools
+import io
 import random
 import re
+import secrets
 import warnings
 from email.errors import MessageError
 from email.header import Header
@@ -25,11 +29,12 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 import html2text
 import idna
-from genshi.core import END, START, TEXT, Attrs, QName
+from genshi.core import COMMENT, END, START, TEXT, Attrs, QName, Stream
+from genshi.input import HTMLParser, ParseError
 from genshi.template import (
     MarkupTemplate, NewTextTemplate, TemplateError, TemplateNotFound,
     TemplateSyntaxError)
-from genshi.template.base import EXEC, INCLUDE, SUB
+from genshi.template.base import EXEC, EXPR, INCLUDE, SUB
 from genshi.template.directives import MatchDirective
 
 from trytond.tools.email_ import set_from_header
@@ -206,16 +211,97 @@ def _line_of(name, source):
             return number
 
 
+# The start of the templates written in MJML, which mrml converts to HTML
+MJML = re.compile(r'\s*<mjml[\s/>]')
+# The elements of MJML whose href becomes the href of a link
+MJML_PREFIX = 'mj-'
+# What the conversion of MJML raises: mrml raises OSError for the errors of
+# its structure
+MJML_ERRORS = (OSError, ValueError)
+# The conditional comments that Outlook reads as HTML, and what they may not
+# have: elements that run scripts, event handlers and scripted links
+CONDITIONAL_COMMENT = re.compile(r'\s*\[if\b', re.IGNORECASE)
+COMMENT_SCRIPT = re.compile(
+    r'<\s*/?\s*(?:%s)\b|\son[a-z]+\s*=|(?:%s)\s*:' % (
+        '|'.join(sorted(SCRIPT_ELEMENTS)),
+        '|'.join(sorted(REFUSED_SCHEMES - {'data'}))),
+    re.IGNORECASE)
+
+# The namespaces of the VML of Outlook that mrml declares on <html>
+MSO_NAMESPACES = (
+    'xmlns="http://www.w3.org/1999/xhtml" '
+    'xmlns:v="urn:schemas-microsoft-com:vml" '
+    'xmlns:o="urn:schemas-microsoft-com:office:office"')
+
+
+def is_mjml(source):
+    "Tell if the source of a body template is written in MJML"
+    return bool(MJML.match(source or ''))
+
+
+def mrml():
+    "Return the mrml module, which converts MJML to HTML, or None"
+    try:
+        import mrml
+    except ImportError:
+        return None
+    return mrml
+
+
+def mjml_to_html(text):
+    """Return the HTML of the MJML text, as trytond 8.0 converts it: without
+    including other files
+
+    Raise SandboxError('mjml') for an MJML error."""
+    module = mrml()
+    if module is None:
+        raise SandboxError('mjml_missing')
+    try:
+        return module.to_html(text).content
+    except MJML_ERRORS as exception:
+        raise SandboxError('mjml', str(exception)) from None
+
+
 def title_template(source):
     "Return the compiled template of a title"
     return _compile(NewTextTemplate, source)
 
 
 def body_template(source):
-    "Return the compiled template of an HTML body"
+    """Return the compiled template of an HTML body, or of an MJML body that
+    is converted to HTML after its render (its mjml attribute is True)
+
+    The structure of MJML is checked with the expressions left empty."""
+    mjml = is_mjml(source)
+    if mjml and mrml() is None:
+        raise SandboxError('mjml_missing')
     template = _compile(MarkupTemplate, source)
-    _prepare_links(template.stream)
+    if mjml:
+        mjml_to_html(_skeleton(template.stream).render('xml'))
+    _prepare_links(template.stream, mjml)
+    template.mjml = mjml
     return template
+
+
+def _skeleton(stream):
+    """Return the stream of the template without its directives nor its
+    expressions: the elements that its render may write"""
+    def events(stream):
+        for kind, data, pos in stream:
+            if kind is SUB:
+                yield from events(data[1])
+            elif kind is EXPR:
+                continue
+            elif kind is START:
+                tag, attrs = data
+                yield kind, (tag, Attrs([
+                            (n, ''.join(
+                                    d for k, d, _ in v if k is TEXT)
+                                if isinstance(v, list) else v)
+                            for n, v in attrs])), pos
+            else:
+                yield kind, data, pos
+    return Stream(list(events(stream)))
 
 
 def _is_unsubscribe(href):
@@ -228,21 +314,27 @@ def _is_href(name):
     return name.lower() == 'href'
 
 
-def _prepare_links(stream):
+def _has_link(tag, mjml):
+    "Tell if the href of the element tag is that of a link"
+    name = tag.localname.lower()
+    return name == 'a' or (mjml and name.startswith(MJML_PREFIX))
+
+
+def _prepare_links(stream, mjml=False):
     """Mark the unsubscribe links that the template writes as they are, with
     the URL to go to after unsubscribing: they are the only ones, no value
     of a record may become one nor its next URL, which the link signs.
     Refuse the links of the refused schemes that it writes as they are."""
     for index, (kind, data, pos) in enumerate(stream):
         if kind is SUB:
-            _prepare_links(data[1])
+            _prepare_links(data[1], mjml)
         elif kind is START:
             tag, attrs = data
             for name, _ in attrs:
                 if name.namespace == UNSUBSCRIBE_LINK.namespace:
                     raise SandboxError('attribute_name', name, pos[1])
             href = next((v for n, v in attrs if _is_href(n)), None)
-            if tag.localname.lower() != 'a' or href is None:
+            if not _has_link(tag, mjml) or href is None:
                 continue
             if isinstance(href, list):
                 # The text up to the first expression
@@ -435,11 +527,14 @@ def render(
     subject = ' '.join(subject.replace('\x00', '').split())
     if len(subject) > SUBJECT_SIZE:
         raise RenderError('title', SandboxError('subject'))
-    html = _render_part(
-        'body', lambda: body.generate(**context).filter(
-            convert_links(convert_href, unsubscribe_href, image_url, limits),
-            _limit_depth),
-        limits, method='html')
+    links = convert_links(convert_href, unsubscribe_href, image_url, limits)
+    if getattr(body, 'mjml', False):
+        html = _render_mjml(body, context, links, limits)
+    else:
+        html = _render_part(
+            'body', lambda: body.generate(**context).filter(
+                links, _limit_depth),
+            limits, method='html')
     html = html.replace('\x00', '')
     try:
         text = html_to_text(html, limits)
@@ -447,6 +542,67 @@ def render(
     except SandboxError as error:
         raise RenderError('body', error) from None
     return subject, html, text
+
+
+def _render_mjml(body, context, links, limits):
+    """Return the HTML of the MJML body rendered with context: the MJML
+    converted by mrml, then checked and its links converted by the filter
+    links as those of the HTML templates, within the same limits
+
+    The unsubscribe links of the template go through mrml as hrefs that no
+    value can write, which become unsubscribe links again."""
+    nonce = secrets.token_hex(16)
+    unsubscribe = {}
+
+    def hide(stream):
+        for kind, data, pos in stream:
+            if kind is START and UNSUBSCRIBE_LINK in data[1]:
+                tag, attrs = data
+                token = 'unsubscribe-%s-%s' % (nonce, len(unsubscribe))
+                unsubscribe[token] = attrs.get(UNSUBSCRIBE_LINK)
+                data = tag, Attrs([
+                        (n, v) for n, v in attrs
+                        if n != UNSUBSCRIBE_LINK and not _is_href(n)]) | [
+                    (QName('href'), token)]
+            yield kind, data, pos
+
+    def show(stream):
+        for kind, data, pos in stream:
+            if kind is START:
+                tag, attrs = data
+                _check_scripts(tag, attrs, None)
+                href = next((v for n, v in attrs if _is_href(n)), None)
+                if (tag.localname.lower() == 'a'
+                        and href in unsubscribe):
+                    data = tag, Attrs([
+                            (n, v) for n, v in attrs if not _is_href(n)]) | [
+                        (UNSUBSCRIBE_LINK, unsubscribe[href])]
+            elif kind is COMMENT and CONDITIONAL_COMMENT.match(data):
+                # Outlook reads them as HTML
+                match = COMMENT_SCRIPT.search(data)
+                if match:
+                    raise SandboxError('script', match.group().strip())
+            yield kind, data, pos
+
+    mjml = _render_part(
+        'body', lambda: body.generate(**context).filter(hide, _limit_depth),
+        limits, method='xml')
+
+    def generate():
+        limits.tick(len(mjml))
+        html = mjml_to_html(mjml)
+        limits.check_size(len(html))
+        try:
+            events = list(HTMLParser(io.StringIO(html)))
+        except ParseError as exception:
+            raise SandboxError('mjml', exception.msg) from None
+        return Stream(events).filter(show, links, _limit_depth)
+    html = _render_part('body', generate, limits, method='html')
+    if html.startswith('<html'):
+        # Genshi writes neither the doctype nor the namespaces of Outlook
+        html = '<!doctype html><html %s%s' % (
+            MSO_NAMESPACES, html[len('<html'):])
+    return html
 
 
 # The characters of HTML converted to text between two checks of the time

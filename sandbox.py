@@ -72,7 +72,9 @@ class SandboxError(Exception):
     - 'link': a link of a scheme that runs a script or shows a page,
     - 'links': more different links than the limit,
     - 'subject': a subject longer than its limit,
-    - 'unsubscribe': an unsubscribe link not written as it is."""
+    - 'unsubscribe': an unsubscribe link not written as it is,
+    - 'mjml': an error of MJML, which mrml cannot convert,
+    - 'mjml_missing': an MJML template without mrml installed."""
 
     def __init__(self, reason, name='', line=None):
         super().__init__(reason, name, line)
@@ -1039,8 +1041,9 @@ DIRECTIVE_GUARDS = {
 
 
 def _is_style(name):
-    "Tell if the element or attribute name holds CSS, whatever its namespace"
-    return name.localname.lower() == 'style'
+    """Tell if the element or attribute name holds CSS, whatever its
+    namespace (mj-style is the <style> of MJML)"""
+    return name.localname.lower() in {'style', 'mj-style'}
 
 
 def _events(stream, css=False):

@@ -61,6 +61,9 @@ tests_require = [
     'hypothesis',
     'pydot',
     ]
+# mrml converts the e-mails written in MJML to HTML, as trytond 8.0 does
+mjml_require = ["mrml; python_version < '3.14'"]
+tests_require += mjml_require
 
 setup(name=name,
     version=version,
@@ -112,6 +115,7 @@ setup(name=name,
     install_requires=requires,
     extras_require={
         'graph': ['pydot'],
+        'mjml': mjml_require,
         'test': tests_require,
         },
     zip_safe=False,

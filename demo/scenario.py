@@ -18,6 +18,7 @@ address:
 * "Follow-up" thanks those who clicked one of its links with a discount.
 """
 import datetime as dt
+import importlib.util
 
 from proteus import Model
 from trytond.pyson import PYSONEncoder
@@ -116,6 +117,49 @@ FOLLOW_UP_TEMPLATE = {
 </html>
 """,
     }
+
+# With mrml installed, "Follow-up" is written in MJML: the server converts it
+# to responsive HTML after the render of its expressions
+FOLLOW_UP_MJML = {
+    'en': """\
+<mjml>
+  <mj-body>
+    <mj-section>
+      <mj-column>
+        <mj-text font-size="16px">Hello ${record.name},</mj-text>
+        <mj-text>Thank you for having a look at our spring collection.
+          Here is 10% off your next purchase: SPRING10.</mj-text>
+        <mj-button href="https://shop.example.com/spring?code=SPRING10">
+          Shop now</mj-button>
+        <mj-text font-size="11px"><a href="unsubscribe">Unsubscribe</a>
+        </mj-text>
+      </mj-column>
+    </mj-section>
+  </mj-body>
+</mjml>
+""",
+    'fr': """\
+<mjml>
+  <mj-body>
+    <mj-section>
+      <mj-column>
+        <mj-text font-size="16px">Bonjour ${record.name},</mj-text>
+        <mj-text>Merci d'avoir regardé notre collection de printemps.
+          Voici 10 % de réduction sur votre prochain achat : SPRING10.
+        </mj-text>
+        <mj-button
+            href="https://shop.example.com/fr/printemps?code=SPRING10">
+          J'en profite</mj-button>
+        <mj-text font-size="11px"><a href="unsubscribe">Se désinscrire</a>
+        </mj-text>
+      </mj-column>
+    </mj-section>
+  </mj-body>
+</mjml>
+""",
+    }
+if importlib.util.find_spec('mrml'):
+    FOLLOW_UP_TEMPLATE = FOLLOW_UP_MJML
 
 
 def create_scenario(config):
