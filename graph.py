@@ -29,8 +29,9 @@ class ScenarioGraph(Report):
         ActionReport = pool.get('ir.action.report')
         ModelAccess = pool.get('ir.model.access')
         Scenario = pool.get('marketing.automation.scenario')
-        cls.check_access()
         ids = list(map(int, ids))
+        # The reader's access to the scenarios, checked as Report.execute
+        # checks it (whose check_access differs between the series)
         with check_access():
             ModelAccess.check(Scenario.__name__, 'read')
             # The record rules of the scenarios
