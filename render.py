@@ -40,7 +40,7 @@ from genshi.template.directives import MatchDirective
 from trytond.tools.email_ import set_from_header
 
 from . import sandbox
-from .sandbox import Limits, SandboxError
+from .sandbox import MJML_PREFIX, Limits, SandboxError
 
 # The longest subject: the mail clients show its first 40 to 80 characters,
 # and Outlook and Exchange keep only 255 of them; a longer one comes from a
@@ -213,8 +213,8 @@ def _line_of(name, source):
 
 # The start of the templates written in MJML, which mrml converts to HTML
 MJML = re.compile(r'\s*<mjml[\s/>]')
-# The elements of MJML whose href becomes the href of a link
-MJML_PREFIX = 'mj-'
+# Where mrml says that an error of the MJML is: its offsets in bytes
+MJML_POSITION = re.compile(r'\s*\bat position (\d+):\d+')
 # What the conversion of MJML raises: mrml raises OSError for the errors of
 # its structure
 MJML_ERRORS = (OSError, ValueError)
@@ -248,18 +248,26 @@ def mrml():
     return mrml
 
 
-def mjml_to_html(text):
+def mjml_to_html(text, lines=False):
     """Return the HTML of the MJML text, as trytond 8.0 converts it: without
     including other files
 
-    Raise SandboxError('mjml') for an MJML error."""
+    Raise SandboxError('mjml') for an MJML error, with its line in text if
+    lines, where mrml says where it is."""
     module = mrml()
     if module is None:
         raise SandboxError('mjml_missing')
     try:
         return module.to_html(text).content
     except MJML_ERRORS as exception:
-        raise SandboxError('mjml', str(exception)) from None
+        message = str(exception)
+        # The offsets of the text converted, which the users do not see
+        match = MJML_POSITION.search(message)
+        line = None
+        if match and lines:
+            line = text.encode()[:int(match.group(1))].count(b'\n') + 1
+        raise SandboxError(
+            'mjml', MJML_POSITION.sub('', message).strip(), line) from None
 
 
 def title_template(source):
@@ -277,7 +285,8 @@ def body_template(source):
         raise SandboxError('mjml_missing')
     template = _compile(MarkupTemplate, source)
     if mjml:
-        mjml_to_html(_skeleton(template.stream).render('xml'))
+        # The lines of the skeleton are those of the template
+        mjml_to_html(_skeleton(template.stream).render('xml'), lines=True)
     _prepare_links(template.stream, mjml)
     template.mjml = mjml
     return template

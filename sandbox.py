@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 from types import GeneratorType, SimpleNamespace
+from urllib.parse import quote
 
 from genshi.core import END, START, Stream
 from genshi.template.base import EXPR, SUB
@@ -318,9 +319,22 @@ def charged_result(value):
 CSS_ESCAPED = re.compile(r'[^\w #%,.-]')
 
 
-def css_text(value):
-    """Return the text of the value of an expression written in CSS (in a
-    <style> element or a style attribute) escaped: a value, not rules"""
+# The characters that a URL written in CSS as url(…) may not keep: they are
+# percent-encoded, so that no value ends the URL, its string or its rule
+CSS_URL_ESCAPED = re.compile(r'[\s"\'()\\;<>{}]')
+# The start of the names of the elements of MJML
+MJML_PREFIX = 'mj-'
+# The attributes of the elements of MJML that mrml writes in HTML
+# attributes: it writes the others in CSS declarations
+MJML_HTML_ATTRIBUTES = {
+    'alt', 'css-class', 'dir', 'href', 'icon-unwrapped-alt',
+    'icon-unwrapped-url', 'icon-wrapped-alt', 'icon-wrapped-url', 'lang',
+    'mj-class', 'name', 'owa', 'path', 'rel', 'sizes', 'src', 'srcset',
+    'target', 'thumbnails-src', 'title', 'usemap'}
+
+
+def _css_value(value):
+    "Return the text of the value of an expression written in CSS"
     if value is None:
         return value
     if not isinstance(value, (str, int, float, Decimal, TemplateRecord)):
@@ -328,10 +342,30 @@ def css_text(value):
         # events of a py:def
         raise SandboxError('css')
     text = str(value)
-    limits = current()
-    limits.check_size(len(text))
+    current().check_size(len(text))
+    return text
+
+
+def css_text(value):
+    """Return the text of the value of an expression written in CSS (in a
+    <style> element or a style attribute) escaped: a value, not rules"""
+    text = _css_value(value)
+    if text is None:
+        return text
     text = CSS_ESCAPED.sub(lambda match: '\\%x ' % ord(match.group()), text)
-    limits.check_size(len(text))
+    current().check_size(len(text))
+    return text
+
+
+def css_url(value):
+    """Return the text of the value of an expression written as a URL in CSS
+    (the background-url of MJML) percent-encoded: a URL, not rules"""
+    text = _css_value(value)
+    if text is None:
+        return text
+    text = CSS_URL_ESCAPED.sub(
+        lambda match: quote(match.group(), safe=''), text)
+    current().check_size(len(text))
     return text
 
 
@@ -361,6 +395,16 @@ def attributes(value):
                 raise SandboxError('script', name)
             elif name.lower() == 'style':
                 raise SandboxError('attrs_style', name)
+    return value
+
+
+def mjml_attributes(value):
+    """Return the attributes of py:attrs on an element of MJML: those that
+    mrml writes in CSS may not be set, as the style"""
+    value = attributes(value)
+    for name, _ in value if isinstance(value, list) else []:
+        if name.lower() not in MJML_HTML_ATTRIBUTES:
+            raise SandboxError('attrs_style', name)
     return value
 
 
@@ -544,6 +588,8 @@ class Lookup(LookupBase):
             '_result': charged_result,
             '_data': directive_value,
             '_css': css_text,
+            '_css_url': css_url,
+            '_mjml_attrs': mjml_attributes,
             '_attrs': attributes,
             }
 
@@ -1046,32 +1092,61 @@ def _is_style(name):
     return name.localname.lower() in {'style', 'mj-style'}
 
 
-def _events(stream, css=False):
+def _is_mjml(tag):
+    "Tell if the element tag is one of MJML, which mrml converts"
+    return tag.localname.lower().startswith(MJML_PREFIX)
+
+
+def _attribute_guard(tag, name):
+    """Return the guard of the values written in the attribute name of the
+    element tag: mrml writes most attributes of MJML in CSS declarations"""
+    if _is_style(name):
+        return '_css'
+    if not _is_mjml(tag):
+        return '_result'
+    name = name.localname.lower()
+    if name == 'background-url' or (
+            tag.localname.lower() == 'mj-font' and name == 'href'):
+        # Written as url(…) in CSS
+        return '_css_url'
+    return '_result' if name in MJML_HTML_ATTRIBUTES else '_css'
+
+
+def _starts_with(substream, is_tag):
+    "Tell if the substream of directives starts with an element is_tag"
+    return bool(substream) and substream[0][0] is START and is_tag(
+        substream[0][1][0])
+
+
+def _events(stream, css=None):
     """Yield the values of the stream that may hold expressions with the
-    guard of their values: those written in CSS are escaped"""
+    guard of their values: those written in CSS are escaped (css is the
+    guard of the CSS that holds the stream)"""
     styles = 0  # The <style> elements open in the stream
     for kind, data, pos in stream:
-        in_css = css or styles > 0
+        in_css = css or ('_css' if styles > 0 else None)
         if kind is EXPR:
-            yield '_css' if in_css else '_result', data
+            yield in_css or '_result', data
         elif kind is SUB:
             directives, substream = data
-            # The directives of a <style> element start its substream
-            on_style = bool(substream) and substream[0][0] is START and (
-                _is_style(substream[0][1][0]))
+            # The directives of an element start its substream
+            on_style = _starts_with(substream, _is_style)
+            on_mjml = _starts_with(substream, _is_mjml)
             for directive in directives:
                 guard = DIRECTIVE_GUARDS.get(type(directive), '_data')
                 if guard == '_result' and (in_css or (
                             on_style
                             and isinstance(directive, ContentDirective))):
-                    guard = '_css'
+                    guard = in_css or '_css'
+                elif guard == '_attrs' and on_mjml:
+                    guard = '_mjml_attrs'
                 yield guard, directive
             yield from _events(substream, in_css)
         elif kind is START:
             tag, attrs = data
             for name, value in attrs:
                 if isinstance(value, list):
-                    yield from _events(value, _is_style(name))
+                    yield from _events(value, _attribute_guard(tag, name))
             styles += _is_style(tag)
         elif kind is END:
             styles -= _is_style(data)

@@ -153,6 +153,60 @@ class MJMLRenderTestCase(unittest.TestCase):
         self.assertNotIn('<script', html)
         self.assertIn('&lt;script&gt;', html)
 
+    def test_values_in_css_attributes(self):
+        "A value written in an attribute that mrml writes in CSS stays a value"
+        colour = 'red;background:url(https://tracker.example.net/)'
+        _, html, _ = render_mjml(
+            '<mj-text color="${colour}" font-family="${font}">Hi</mj-text>',
+            {'colour': colour, 'font': "'Open Sans', serif"})
+
+        text, = lxml_html.fromstring(html).xpath('//div[text()="Hi"]')
+        style = text.get('style')
+        self.assertNotIn('background:url', style)
+        self.assertIn('color:red\\3b background\\3a url\\28 ', style)
+        self.assertIn("font-family:\\27 Open Sans\\27 , serif", style)
+
+    def test_values_in_background_url(self):
+        "A value written as background-url stays one URL"
+        for url, expected in [
+                ('https://img.example.com/a b.png',
+                    "url('https://img.example.com/a%20b.png')"),
+                ("https://img.example.com/') , url('https://t.example.net/",
+                    "url('https://img.example.com/%27%29%20,%20url%28"
+                    "%27https://t.example.net/')"),
+                ]:
+            with self.subTest(url=url):
+                _, html, _ = render.render(
+                    render.title_template("Title"), render.body_template(
+                        '<mjml><mj-body><mj-section background-url="${url}">'
+                        '<mj-column><mj-text>Hi</mj-text></mj-column>'
+                        '</mj-section></mj-body></mjml>'),
+                    {'url': url}, convert, unsubscribe, IMAGE_URL)
+                self.assertIn(expected, html)
+                self.assertNotIn("url('https://t.example.net", html)
+
+    def test_attrs_no_css(self):
+        "py:attrs may set the HTML attributes of MJML, not those of CSS"
+        _, html, _ = render_mjml(
+            '<mj-image py:attrs="{\'alt\': alt}"'
+            ' src="https://img.example.com/a.png"/>', {'alt': "Buy"})
+        self.assertIn('alt="Buy"', html)
+        with self.assertRaises(render.RenderError) as cm:
+            render_mjml(
+                '<mj-button py:attrs="{\'color\': colour}">Go</mj-button>',
+                {'colour': 'red;background:url(x)'})
+        self.assertEqual(cm.exception.error.reason, 'attrs_style')
+
+    def test_error_line(self):
+        "An MJML error found on compiling gives its line where mrml has one"
+        with self.assertRaises(SandboxError) as cm:
+            render.body_template(
+                '<mjml>\n<mj-body>\n<mj-text>${name}\n</mj-text>\n'
+                '<mj-include path="header.mjml"/>\n</mj-body>\n</mjml>')
+        self.assertEqual(cm.exception.reason, 'mjml')
+        self.assertEqual(cm.exception.line, 5)
+        self.assertNotIn('position', cm.exception.name)
+
     def test_syntax_error(self):
         "An MJML error is refused at compile time"
         with self.assertRaises(SandboxError) as cm:
