@@ -12,6 +12,8 @@
 #                         copy of the module with the changes of
 #                         doc/series.rst (.ci/series-8.0, in .venv-8.0)
 #   make demo / serve     run the demo package
+#   make doc-picture      draw doc/scenario_graph.png with the graph report
+#                         (tests/test_graph.py fails when it is not up to date)
 #   make clean            remove build artefacts and caches
 
 PYTHON ?= python3
@@ -29,7 +31,8 @@ POSTGRESQL_URI ?=
 PG_DB_NAME ?= test_marketing_automation
 UNITTEST := -m unittest discover -s tests -v
 
-.PHONY: venv test test-sqlite test-postgresql test-8.0 demo serve clean
+.PHONY: venv test test-sqlite test-postgresql test-8.0 demo serve doc-picture \
+	clean
 
 venv: $(STAMP)
 
@@ -81,6 +84,11 @@ demo: venv
 
 serve: venv
 	$(VENV_PYTHON) -m demo.serve
+
+doc-picture: venv
+	TRYTOND_DATABASE_URI=sqlite:// DB_NAME=:memory: DOC_PICTURE=1 \
+		$(VENV_PYTHON) -m unittest \
+		tests.test_graph.GraphTestCase.test_doc_picture
 
 clean:
 	rm -rf build dist *.egg-info .tox

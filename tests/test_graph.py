@@ -3,14 +3,19 @@
 """The graph of a scenario: its activities as a tree drawn by Graphviz, with
 their figures, on the print menu of the scenario"""
 import datetime as dt
+import os
+import re
 import shutil
+import struct
 import sys
 import unittest
+import zlib
+from pathlib import Path
 from unittest import mock
 
 from trytond.modules.marketing_automation.exceptions import GraphError
 from trytond.modules.marketing_automation.tests.test_module import (
-    create_activity, create_party, create_scenario)
+    create_activity, create_party, create_scenario, record_activities)
 from trytond.modules.marketing_automation.tests.tools import (
     ModuleDatabaseTestCase, process, serve_smtp)
 from trytond.pool import Pool
@@ -18,6 +23,12 @@ from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 PNG = b'\x89PNG\r\n\x1a\n'
+# The picture of the graph in the docs, drawn by test_doc_picture when the
+# environment variable DOC_PICTURE is set (make doc-picture), with the DOT
+# source that it draws in a text chunk
+DOC_PICTURE = Path(__file__).resolve().parent.parent / 'doc' / (
+    'scenario_graph.png')
+DOT_KEYWORD = b'DOT'
 REPORT = 'marketing.automation.scenario.graph'
 needs_dot = unittest.skipUnless(
     shutil.which('dot'), "Graphviz is not installed: no dot program")
@@ -38,6 +49,45 @@ def edge_labels(graph):
     return {
         e.get_destination().strip('"'): (e.get('label') or '').strip('"')
         for e in graph.get_edges()}
+
+
+def dot_source(graph):
+    """Return the DOT source of the graph with its nodes numbered in order,
+    whatever the ids of the records"""
+    numbers = {}
+
+    def number(match):
+        return '"%s-%s"' % (match.group(1), numbers.setdefault(
+                match.group(), len(numbers) + 1))
+    return re.sub(r'"(scenario|activity)-\d+"', number, graph.to_string())
+
+
+def png_chunks(data):
+    "Yield the type and the data of the chunks of the PNG data"
+    position = len(PNG)
+    while position < len(data):
+        length, = struct.unpack('>I', data[position:position + 4])
+        yield (data[position + 4:position + 8],
+            data[position + 8:position + 8 + length])
+        position += 12 + length
+
+
+def png_with_text(data, keyword, text):
+    """Return the PNG data with an international text chunk of keyword and
+    text before its end"""
+    body = b'iTXt' + keyword + b'\0\0\0\0\0' + text.encode('utf-8')
+    chunk = struct.pack('>I', len(body) - 4) + body + struct.pack(
+        '>I', zlib.crc32(body))
+    end = data.rindex(b'IEND') - 4
+    return data[:end] + chunk + data[end:]
+
+
+def png_text(data, keyword):
+    "Return the text of the international text chunk keyword of the PNG data"
+    prefix = keyword + b'\0\0\0\0\0'
+    for kind, chunk in png_chunks(data):
+        if kind == b'iTXt' and chunk.startswith(prefix):
+            return chunk[len(prefix):].decode('utf-8')
 
 
 def run(scenario):
@@ -196,3 +246,47 @@ class GraphTestCase(ModuleDatabaseTestCase):
         "Without Graphviz the report says to install it"
         self.assert_missing(
             mock.patch('shutil.which', return_value=None), "Graphviz")
+
+    @needs_dot
+    @with_transaction()
+    def test_doc_picture(self):
+        "The picture of the docs is the graph of the demo scenario drawn now"
+        pool = Pool()
+        RecordActivity = pool.get('marketing.automation.record.activity')
+        for name in ["Jane Doe", "John Smith", "Marie Dupont",
+                "Pierre Martin", "Frank Miller"]:
+            create_party(name, '%s@example.com' % name.split()[0].lower())
+        scenario = create_scenario(name="Spring collection")
+        welcome = create_activity(
+            scenario, name="Welcome", action='send_email')
+        reminder = create_activity(
+            welcome, name="Reminder", on='email_opened_not',
+            delay=dt.timedelta(days=3), action='send_email')
+        create_activity(
+            welcome, name="Follow-up", on='email_clicked',
+            action='send_email')
+        run(scenario)
+        sent = record_activities(welcome)
+        RecordActivity.on_email_opened(sent[:2])
+        RecordActivity.on_email_clicked(sent[:1])
+        process()
+        # Three days later, the reminders are due
+        RecordActivity.write(
+            RecordActivity.search([
+                    ('state', '=', 'waiting'),
+                    ('at', '!=', None),
+                    ]),
+            {'at': dt.datetime.now() - dt.timedelta(seconds=1)})
+        process()
+
+        graph = self.graph(scenario)
+        source = dot_source(graph)
+        if os.environ.get('DOC_PICTURE'):
+            DOC_PICTURE.write_bytes(png_with_text(
+                    graph.create(prog='dot', format='png'), DOT_KEYWORD,
+                    source))
+        self.assertEqual(
+            png_text(DOC_PICTURE.read_bytes(), DOT_KEYWORD), source,
+            "%s is not the graph drawn now: run make doc-picture"
+            % DOC_PICTURE.name)
+        self.assertEqual(reminder.email_sent, 3)
