@@ -69,6 +69,8 @@ class SandboxError(Exception):
     - 'script': a script, which e-mails may not run,
     - 'attribute_name': a name of py:attrs that is not an attribute's,
     - 'attrs_style': the style set by py:attrs, which would not be escaped,
+    - 'attrs_mjml': an attribute of MJML set by py:attrs, which mrml writes
+      in the style,
     - 'css': a value written in CSS that is not a text nor a number,
     - 'link': a link of a scheme that runs a script or shows a page,
     - 'links': more different links than the limit,
@@ -404,7 +406,7 @@ def mjml_attributes(value):
     value = attributes(value)
     for name, _ in value if isinstance(value, list) else []:
         if name.lower() not in MJML_HTML_ATTRIBUTES:
-            raise SandboxError('attrs_style', name)
+            raise SandboxError('attrs_mjml', name)
     return value
 
 

@@ -195,7 +195,8 @@ class MJMLRenderTestCase(unittest.TestCase):
             render_mjml(
                 '<mj-button py:attrs="{\'color\': colour}">Go</mj-button>',
                 {'colour': 'red;background:url(x)'})
-        self.assertEqual(cm.exception.error.reason, 'attrs_style')
+        self.assertEqual(cm.exception.error.reason, 'attrs_mjml')
+        self.assertEqual(cm.exception.error.name, 'color')
 
     def test_error_line(self):
         "An MJML error found on compiling gives its line where mrml has one"
