@@ -14,7 +14,10 @@ From scratch, under var/demo/ (removed first):
    unsubscribe), and as mail servers (a delivery report for an address that
    no longer exists and a complaint, posted to an inbox of inbound_email),
    run them again, move the delays forward and run them again;
-7. print what each activity did.
+7. check that the follow-up, written in MJML, arrived as responsive HTML
+   with its links tracked;
+8. print what each activity did and the graph of the scenario
+   (var/demo/graph.png, as Print › Graph in the clients).
 
 The servers are stopped at the end, also on error; the exit status is not
 zero when something failed. `--no-sale` leaves the sale module out (the
@@ -103,6 +106,26 @@ def act(progress, base):
     urls, _ = links(welcome_email(UNSUBSCRIBER))
     unsubscribe, = [u for u in urls if '/unsubscribe?' in u]
     fetch(UNSUBSCRIBER, "unsubscribes", unsubscribe, {200})
+
+
+def follow_up(progress, base):
+    """The follow-up of the clicker, written in MJML, arrived as responsive
+    HTML with its links tracked"""
+    address = email_address(CLICKER)
+    subjects = tuple(
+        t.split('$')[0] for t in demo_scenario.FOLLOW_UP_TITLE.values())
+    messages = map(read_message, sorted(MAIL.glob('*-%s.eml' % address)))
+    message = next(
+        (m for m in messages if m['Subject'].startswith(subjects)), None)
+    check(message, "no follow-up e-mail for %s" % address)
+    body = html_body(message)
+    check('@media' in body and '<mj-' not in body,
+        "the follow-up is not responsive HTML")
+    urls, _ = links(message)
+    check(urls and all(u.startswith(base + '/') for u in urls),
+        "the links of the follow-up are not tracked: %s" % urls)
+    progress("%s got the follow-up written in MJML: responsive HTML, %s "
+        "tracked links" % (CLICKER, len(urls)))
 
 
 def report_back(progress, inbox):
@@ -201,6 +224,21 @@ def duration(delta):
         if value:
             parts.append('%s %s%s' % (value, unit, 's' if value > 1 else ''))
     return ' '.join(parts) or '0 seconds'
+
+
+def print_graph(scenario):
+    """Print the graph of the scenario to a file as the clients do and return
+    its path, None without pydot or Graphviz"""
+    from proteus import Report
+    from trytond.exceptions import UserError
+    try:
+        ext, content, _, _ = Report(
+            'marketing.automation.scenario.graph').execute([scenario])
+    except UserError:
+        return None
+    path = (VAR / 'graph').with_suffix('.' + ext).resolve()
+    path.write_bytes(content)
+    return path
 
 
 def report(scenario):
@@ -324,6 +362,8 @@ def main(argv=None):
         if inbox:
             report_back(progress, inbox)
         run_crons(progress, "Cron")
+        if demo_scenario.FOLLOW_UP_TEMPLATE is demo_scenario.FOLLOW_UP_MJML:
+            follow_up(progress, http.base)
         move_delays(progress)
         process_only(progress, "Cron")
 
@@ -343,6 +383,9 @@ def main(argv=None):
         print()
         print("E-mails: %d files in %s/ (%d archived in ir.email)" % (
                 len(files), MAIL.resolve(), emails))
+        graph = print_graph(scenario)
+        if graph:
+            print("Graph: %s (Print › Graph on the scenario)" % graph)
         print("Database: %s, configuration: %s" % (
                 DATABASE_FILE.resolve(), config_path.resolve()))
 
