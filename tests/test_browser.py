@@ -417,16 +417,21 @@ class BrowserTestCase(unittest.TestCase):
 
     @unittest.skipIf(DESKTOP_SKIP_REASON, DESKTOP_SKIP_REASON)
     def test_views_in_desktop_client(self):
-        """Every view of the module opens in the desktop client, and the
-        Test E-Mail wizard previews the e-mail"""
+        """Every view of the module opens in the desktop client, the
+        Test E-Mail wizard previews the e-mail, and Report › Graph on a
+        scenario opens its graph as a PNG"""
         home = Path(self.tmp.name) / 'desktop-home'
         home.mkdir(exist_ok=True)
+        tmp = Path(self.tmp.name) / 'desktop-tmp'
+        tmp.mkdir(exist_ok=True)
         output = self._run(['xvfb-run', '-a', self._desktop_python(),
                 str(DESKTOP / 'walk.py'), '127.0.0.1:%s' % self.port,
                 DATABASE, LOGIN],
             timeout=DESKTOP_TIMEOUT, cwd=str(home), env=_environ(
                 HOME=str(home), PASSWORD=PASSWORD,
-                PARTY=next(iter(PARTIES))))
+                PARTY=next(iter(PARTIES)), SCENARIO=NEWSLETTER,
+                # where the client writes the reports that it opens
+                TMPDIR=str(tmp)))
         results = [line for line in output.splitlines()
             if line.startswith('RESULT ')]
         self.assertTrue(results, output)
@@ -450,6 +455,17 @@ class BrowserTestCase(unittest.TestCase):
         self.assertIn(
             "Test E-Mail: subject Welcome Alice Browser, "
             "e-mail alice@example.com", shown)
+
+        # Report › Graph on the newsletter: the client writes the PNG that
+        # it opens in the image viewer of the desktop
+        report, = result['reports']
+        self.assertEqual(report['name'], GRAPH)
+        self.assertIn(GRAPH, report['menus']['open'])
+        self.assertEqual(report['file'], GRAPH_FILE)
+        self.assertTrue(report['png'])
+        self.assertGreater(report['size'], 1000)
+        self.assertTrue(Path(report['path']).is_relative_to(tmp))
+        self.assert_graph(report['path'])
 
     def test_scenario_in_web_client(self):
         """Create, save and run a scenario in the web client, then walk every
