@@ -7,7 +7,8 @@ The test creates its own SQLite database (with trytond-admin) and serves it
 with the web client (sao, built by demo/sao.py) on loopback; the Node script
 tests/browser/scenario.mjs drives Debian's Chromium through playwright-core
 (installed under tests/browser/node_modules when missing). The screenshots
-are written in var/browser/. Then tests/desktop/walk.py opens every view in
+are written in var/browser/, and the graph of a scenario printed in
+var/browser/downloads/. Then tests/desktop/walk.py opens every view in
 the Tryton desktop client of the series (installed in var/desktop-venv with
 Debian's Python, for GTK 3) on the same server.
 
@@ -17,8 +18,9 @@ series of trytond.
 This module also runs as a script, for the steps that need trytond on the
 test database in a process of their own:
 
-    python test_browser.py prepare|trigger|process|check CONFIG DATABASE
+    python test_browser.py prepare|trigger|process|check|graph CONFIG DATABASE
 """
+import hashlib
 import importlib.util
 import json
 import os
@@ -40,6 +42,12 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 BROWSER = TESTS / 'browser'
 SCREENSHOTS = ROOT / 'var' / 'browser'
+# The files that the web client downloads (the printed reports)
+DOWNLOADS = SCREENSHOTS / 'downloads'
+PNG = b'\x89PNG\r\n\x1a\n'
+# The report on the print menu of the scenarios, and the file it gives
+GRAPH = "Graph"
+GRAPH_FILE = 'Graph.png'
 CHROMIUM = '/usr/bin/chromium'
 # The desktop client runs with Debian's Python, for its PyGObject and GTK 3,
 # in a virtual environment of its own with the tryton package of the series
@@ -293,12 +301,13 @@ class BrowserTestCase(unittest.TestCase):
     def _browse(self):
         """Run scenario.mjs, run the trigger when it asks for it,
         and return its result"""
-        if SCREENSHOTS.exists():
-            for png in SCREENSHOTS.glob('*.png'):
+        for directory in [SCREENSHOTS, DOWNLOADS]:
+            for png in directory.glob('*.png'):
                 png.unlink()
         env = dict(os.environ,
             URL=self.url, DATABASE=DATABASE, LOGIN=LOGIN, PASSWORD=PASSWORD,
-            SCREENSHOTS=str(SCREENSHOTS), CHROMIUM=CHROMIUM,
+            SCREENSHOTS=str(SCREENSHOTS), DOWNLOADS=str(DOWNLOADS),
+            CHROMIUM=CHROMIUM,
             SCENARIO_NAME=SCENARIO, ACTIVITY_NAME=ACTIVITY,
             NEWSLETTER_NAME=NEWSLETTER,
             EMAIL_TITLE=EMAIL_TITLE, EMAIL_TEMPLATE=EMAIL_TEMPLATE,
@@ -373,6 +382,25 @@ class BrowserTestCase(unittest.TestCase):
                 self.assertEqual(context.exception.code, 301)
                 context.exception.close()
 
+    def assert_graph(self, path):
+        """Assert that the file at path is the PNG of the graph of the
+        newsletter, with the figures that the server draws now, and return
+        the lines of its nodes"""
+        path = Path(path)
+        self.assertTrue(path.is_file(), path)
+        content = path.read_bytes()
+        self.assertTrue(content.startswith(PNG), content[:16])
+        graph = self.helper('graph')
+        self.assertFalse(graph['print'])
+        self.assertEqual(path.name, graph['name'])
+        self.assertEqual(len(content), graph['size'])
+        self.assertEqual(hashlib.sha256(content).hexdigest(), graph['sha256'],
+            "%s is not the graph that the server draws" % path)
+        self.assertEqual(
+            set(graph['labels']),
+            {NEWSLETTER, 'Welcome', 'Follow-up', 'Broken'})
+        return graph['labels']
+
     @classmethod
     def _desktop_python(cls):
         "Return the Python of the desktop client, installed when missing"
@@ -389,16 +417,21 @@ class BrowserTestCase(unittest.TestCase):
 
     @unittest.skipIf(DESKTOP_SKIP_REASON, DESKTOP_SKIP_REASON)
     def test_views_in_desktop_client(self):
-        """Every view of the module opens in the desktop client, and the
-        Test E-Mail wizard previews the e-mail"""
+        """Every view of the module opens in the desktop client, the
+        Test E-Mail wizard previews the e-mail, and Report › Graph on a
+        scenario opens its graph as a PNG"""
         home = Path(self.tmp.name) / 'desktop-home'
         home.mkdir(exist_ok=True)
+        tmp = Path(self.tmp.name) / 'desktop-tmp'
+        tmp.mkdir(exist_ok=True)
         output = self._run(['xvfb-run', '-a', self._desktop_python(),
                 str(DESKTOP / 'walk.py'), '127.0.0.1:%s' % self.port,
                 DATABASE, LOGIN],
             timeout=DESKTOP_TIMEOUT, cwd=str(home), env=_environ(
                 HOME=str(home), PASSWORD=PASSWORD,
-                PARTY=next(iter(PARTIES))))
+                PARTY=next(iter(PARTIES)), SCENARIO=NEWSLETTER,
+                # where the client writes the reports that it opens
+                TMPDIR=str(tmp)))
         results = [line for line in output.splitlines()
             if line.startswith('RESULT ')]
         self.assertTrue(results, output)
@@ -423,9 +456,21 @@ class BrowserTestCase(unittest.TestCase):
             "Test E-Mail: subject Welcome Alice Browser, "
             "e-mail alice@example.com", shown)
 
+        # Report › Graph on the newsletter: the client writes the PNG that
+        # it opens in the image viewer of the desktop
+        report, = result['reports']
+        self.assertEqual(report['name'], GRAPH)
+        self.assertIn(GRAPH, report['menus']['open'])
+        self.assertEqual(report['file'], GRAPH_FILE)
+        self.assertTrue(report['png'])
+        self.assertGreater(report['size'], 1000)
+        self.assertTrue(Path(report['path']).is_relative_to(tmp))
+        self.assert_graph(report['path'])
+
     def test_scenario_in_web_client(self):
         """Create, save and run a scenario in the web client, then walk every
-        view of the module on the e-mails sent, opened and failed"""
+        view of the module on the e-mails sent, opened and failed, and print
+        the graph of a scenario"""
         result = self._browse()
 
         self.assertTrue(result.get('wizardCancelled'))
@@ -455,6 +500,24 @@ class BrowserTestCase(unittest.TestCase):
         self.assertEqual(result['simulate']['records'], '0')
         self.assertTrue(
             any('Welcome' in row for row in result['simulate']['activities']))
+
+        # Print › Graph on the newsletter: sao downloads the PNG of its
+        # tree of activities, with their figures
+        graph = result['graph']
+        self.assertEqual(graph['name'], GRAPH_FILE)
+        self.assertEqual(Path(graph['path']).parent, DOWNLOADS)
+        self.assertGreater(graph['size'], 1000)
+        self.assertGreater(graph['width'], 0)
+        self.assertGreater(graph['height'], 0)
+        # which Chromium decodes
+        self.assertEqual(graph['decoded'], [graph['width'], graph['height']])
+        labels = self.assert_graph(graph['path'])
+        sent = "E-Mails Sent: %s" % len(PARTIES)
+        self.assertIn("Records: %s" % len(PARTIES), labels[NEWSLETTER])
+        self.assertIn(sent, labels['Welcome'])
+        self.assertIn("E-Mails Opened: %s" % len(PARTIES), labels['Welcome'])
+        self.assertIn(sent, labels['Follow-up'])
+        self.assertIn("E-Mails Sent: 0", labels['Broken'])
 
         # Test E-Mail: the preview for Alice, sent to her
         self.assertEqual(
@@ -516,6 +579,7 @@ class BrowserTestCase(unittest.TestCase):
                 'running', 'records', 'record-activities', 'activity-tree',
                 'test-email-preview', 'record-activities-failed',
                 'archived-email', 'party', 'scenario-goal', 'simulate-result',
+                'print-menu', 'graph',
                 'report-clicks-per-link', 'suppression-list',
                 'suppression-form', 'configuration']:
             self.assertTrue(
@@ -624,11 +688,39 @@ def _check(database_name):
                     } for s in Scenario.search([('name', '=', SCENARIO)])]}
 
 
+def _graph(database_name):
+    """Return the file name, the digest and the figures of the graph of the
+    newsletter as the report draws it now"""
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    with Transaction().start(database_name, 0, readonly=True):
+        pool = Pool()
+        Scenario = pool.get('marketing.automation.scenario')
+        Graph = pool.get('marketing.automation.scenario.graph', type='report')
+        scenario, = Scenario.search([('name', '=', NEWSLETTER)])
+        oext, content, direct_print, name = Graph.execute([scenario.id], {})
+        # The lines of the label of each node, by its first: the name of
+        # the scenario or of the activity
+        labels = {}
+        for node in Graph.graph([scenario]).get_nodes():
+            label = node.get('label')
+            if label:
+                lines = label.strip('"').split('\\n')
+                labels[lines[0]] = lines[1:]
+        return {
+            'name': '%s.%s' % (name, oext),
+            'print': direct_print,
+            'size': len(content),
+            'sha256': hashlib.sha256(content).hexdigest(),
+            'labels': labels,
+            }
+
+
 def main(argv):
     command, config_file, database_name = argv
     commands = {
         'prepare': _prepare, 'trigger': _trigger, 'process': _process,
-        'check': _check,
+        'check': _check, 'graph': _graph,
         }
     _connect(config_file, database_name)
     print(json.dumps(commands[command](database_name)))

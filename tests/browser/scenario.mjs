@@ -8,15 +8,17 @@
 //   "Send E-Mail" activity, save it, run it, then (once the test has run the
 //   cron jobs) walk every view of the module: the records and record
 //   activities (list, form, Failed tab), the activity tree of the prepared
-//   scenario, the Test E-Mail wizard (preview and error), each report (list
+//   scenario, its graph printed from the Print menu (downloaded as a
+//   PNG), the Test E-Mail wizard (preview and error), each report (list
 //   and graph, with its context) and the views of the e-mail archive and of
 //   the party that the module extends. Any page error or console error of
 //   sao fails the walk.
 //
 // Parameters come from the environment (see test_browser.py). Writes
-// screenshots in SCREENSHOTS, prints "TRIGGER" on stdout and waits for a
-// line on stdin before looking at the records, and prints "RESULT <json>"
-// at the end. Exits non-zero on failure, with a screenshot "failure.png".
+// screenshots in SCREENSHOTS and the files that sao downloads in DOWNLOADS,
+// prints "TRIGGER" on stdout and waits for a line on stdin before looking at
+// the records, and prints "RESULT <json>" at the end. Exits non-zero on
+// failure, with a screenshot "failure.png".
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -35,6 +37,8 @@ const DATABASE = env('DATABASE');
 const LOGIN = env('LOGIN');
 const PASSWORD = env('PASSWORD');
 const SCREENSHOTS = env('SCREENSHOTS');
+// Where the files that sao downloads are saved
+const DOWNLOADS = env('DOWNLOADS', path.join(SCREENSHOTS, 'downloads'));
 const SCENARIO = env('SCENARIO_NAME');
 const ACTIVITY = env('ACTIVITY_NAME');
 const EMAIL_TITLE = env('EMAIL_TITLE');
@@ -44,9 +48,13 @@ const NEWSLETTER = env('NEWSLETTER_NAME');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT = Number(env('STEP_TIMEOUT', '20000'));
 
+const PNG_SIGNATURE = Buffer.from([
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
 const log = (...args) => console.error('[browser]', ...args);
 
 fs.mkdirSync(SCREENSHOTS, {recursive: true});
+fs.mkdirSync(DOWNLOADS, {recursive: true});
 const userDataDir = fs.mkdtempSync(
     path.join(process.env.TMPDIR || '/tmp', 'marketing-automation-chromium-'));
 const context = await chromium.launchPersistentContext(userDataDir, {
@@ -87,11 +95,11 @@ page.on('dialog', dialog => {
 });
 
 let shot = 0;
-const screenshot = async (name) => {
+const screenshot = async (name, target = page) => {
     shot += 1;
     const file = path.join(
         SCREENSHOTS, `${String(shot).padStart(2, '0')}-${name}.png`);
-    await page.screenshot({path: file});
+    await target.screenshot({path: file});
     log('screenshot', file);
     return file;
 };
@@ -399,6 +407,55 @@ try {
     await closeModal(simulate, 'Close');
     await tab.locator('.nav-tabs a', {hasText: 'Activities'}).first().click();
     await idle();
+
+    // 9b. Print › Graph: sao fetches the report and hands the PNG of the
+    // tree of activities with their figures to the browser as a download
+    // (a link to a blob in its Download dialog, which it clicks itself)
+    await tab.locator('button#print').click();
+    const graphItem = tab.locator('ul[aria-labelledby=print] a',
+        {hasText: 'Graph'}).first();
+    await graphItem.waitFor();
+    await screenshot('print-menu');
+    const downloading = page.waitForEvent('download');
+    await graphItem.click();
+    const download = await downloading;
+    const downloadFailure = await download.failure();
+    check(!downloadFailure,
+        `the download of the graph failed: ${downloadFailure}`);
+    const graphName = download.suggestedFilename();
+    const graphFile = path.join(DOWNLOADS, graphName);
+    await download.saveAs(graphFile);
+    // The dialog closes once its link is clicked
+    await page.waitForFunction(
+        () => !document.querySelector('.modal.in'));
+    await idle();
+    const graph = fs.readFileSync(graphFile);
+    result.graph = {
+        name: graphName,
+        path: graphFile,
+        size: graph.length,
+        // The width and height of the image header (IHDR)
+        width: graph.length >= 24 ? graph.readUInt32BE(16) : null,
+        height: graph.length >= 24 ? graph.readUInt32BE(20) : null,
+    };
+    check(graph.subarray(0, 8).equals(PNG_SIGNATURE),
+        `${graphName} is no PNG: it starts with ` +
+        JSON.stringify(graph.subarray(0, 8).toString('latin1')));
+    check(graph.length > 1000,
+        `${graphName} has only ${graph.length} bytes`);
+    // The file as the marketer opens it: Chromium decodes the image
+    const viewer = await context.newPage();
+    try {
+        await viewer.setContent('<img style="display: block" src="' +
+            `data:image/png;base64,${graph.toString('base64')}">`);
+        result.graph.decoded = await viewer.locator('img').evaluate(
+            img => img.decode().then(
+                () => [img.naturalWidth, img.naturalHeight]));
+        await screenshot('graph', viewer);
+    } finally {
+        await viewer.close();
+        await page.bringToFront();
+    }
 
     // 10. Test E-Mail of an activity for a party: the preview, then send
     const testEmail = async (form, recordName) => {

@@ -11,8 +11,14 @@ The password is read from the environment (PASSWORD). The client opens each
 action of the module (its lists, forms, graphs and report contexts, the
 Test E-Mail and Simulate wizards) and those of the views the module extends
 (the e-mails, the parties), shows the first record of each list in its
-form, and prints "RESULT <json>" with the views shown and the errors that
-the client would have shown the user in a dialog."""
+form, opens Report › Graph on the form of the scenario named in SCENARIO,
+and prints "RESULT <json>" with the views shown, the reports that the
+client opened and the errors that the client would have shown the user in a
+dialog.
+
+The client writes a report in a temporary file and opens it with the
+desktop's program for its type: the walk records the file instead of
+launching the program."""
 import json
 import os
 import sys
@@ -29,6 +35,7 @@ from tryton import common, gui, translate  # noqa: E402
 from tryton.action import Action  # noqa: E402
 from tryton.common import RPCExecute  # noqa: E402
 from tryton.config import CONFIG  # noqa: E402
+from tryton.gui.window import Window  # noqa: E402
 from tryton.gui.window.wizard import Wizard  # noqa: E402
 
 HOST, DATABASE, LOGIN = sys.argv[1:4]
@@ -51,6 +58,9 @@ ACTIONS = [
     ]
 WIZARD = 'marketing_automation.wizard_activity_test_email'
 SIMULATE = 'marketing_automation.wizard_scenario_simulate'
+# The report that the walk opens on the form of a scenario
+GRAPH = 'Graph'
+PNG = b'\x89PNG\r\n\x1a\n'
 # The fields of other modules' views that the client itself marks modified
 # when it shows them: the rich text editor rewrites the HTML of the body of
 # the e-mails (a view of trytond, not of the module)
@@ -61,6 +71,10 @@ CLIENT_MODIFIED = {
 errors = []
 shown = []
 wizards = []
+# The files that the client opened with the desktop's programs, and what
+# the walk found in those of the reports
+opened = []
+reports = []
 # The view being shown, to tell where an error comes from
 current = ['login']
 
@@ -93,6 +107,23 @@ common.common.WarningDialog.__call__ = record_error('warning')
 common.common.ConcurrencyDialog.__call__ = record_error('concurrency')
 common.common.SurDialog.__call__ = record_error('question', False)
 common.common.Sur3BDialog.__call__ = record_error('question', 'ko')
+
+
+def launch_default_for_uri(uri, context=None):
+    "Record the file that the client opens in the program of the desktop"
+    opened.append(GLib.filename_from_uri(uri)[0]
+        if uri.startswith('file:') else uri)
+    return True
+
+
+def file_selection(title, *args, **kwargs):
+    "Record that the client asks where to save a file and do not save it"
+    errors.append('%s, file selection: %s' % (current[0], title))
+    return None
+
+
+Gio.AppInfo.launch_default_for_uri = staticmethod(launch_default_for_uri)
+common.common.file_selection = file_selection
 common.common.Login.get_char = classmethod(lambda cls, message: LOGIN)
 common.common.Login.get_password = classmethod(
     lambda cls, message: PASSWORD)
@@ -189,12 +220,14 @@ def walk():
         Action.execute(action_id(SIMULATE, 'ir.action.wizard'), data)
         flush(until=lambda: len(wizards) > opened, timeout=30)
         simulate(main)
+        print_graph(main)
     except Exception:
         errors.append('%s, exception: %s' % (
                 current[0], traceback.format_exc()))
     finally:
-        print('RESULT ' + json.dumps({'shown': shown, 'errors': errors}),
-            flush=True)
+        print('RESULT ' + json.dumps({
+                    'shown': shown, 'errors': errors, 'reports': reports,
+                    }), flush=True)
         os._exit(0)
 
 
@@ -234,6 +267,65 @@ def test_email(main):
     shown.append('Test E-Mail: subject %s, e-mail %s' % (
             record['subject'].get(record), record['email'].get(record)))
     press(wizard, 'end')
+
+
+def mnemonic_free(label):
+    "Return the label of a menu entry without its mnemonic underscore"
+    return '_'.join(part.replace('_', '') for part in label.split('__'))
+
+
+def print_graph(main):
+    """Open Report › Graph on the form of the scenario, as the user does from
+    the menu of the Report button of the toolbar, and record the file that
+    the client opens"""
+    current[0] = 'Report › %s' % GRAPH
+    scenario_id = first_id('marketing.automation.scenario', [
+            ('name', '=', os.environ['SCENARIO']),
+            ])
+    # The form of the scenario, as the client opens the URL of a record
+    Window.create('marketing.automation.scenario', res_id=scenario_id,
+        mode=['form', 'tree'], name="Scenarios")
+    flush()
+    page = main.pages[-1]
+    record = page.screen.current_record
+    if (page.screen.current_view.view_type != 'form'
+            or not record or record.id != scenario_id):
+        errors.append('%s: the form does not show the scenario' % current[0])
+        return
+    # The entries of the menus of the Report and Print buttons
+    menus = {
+        button: [mnemonic_free(item.get_label())
+            for item in page.buttons[button]._menu.get_children()]
+        for button in ['open', 'print']}
+    if GRAPH not in menus['open']:
+        errors.append('%s: no %s in the Report menu %s' % (
+                current[0], GRAPH, menus))
+        return
+    # What the entry of the menu runs (Form._popup_menu_selected without
+    # the modifiers of the keyboard)
+    action, = [
+        a for a in page.get_toolbars()['print'] if a['name'] == GRAPH]
+    count = len(opened)
+    with Window(hide_current=True, allow_similar=False):
+        page._action(action, 'print')
+    flush(until=lambda: len(opened) > count, timeout=30)
+    for path in opened[count:]:
+        with open(path, 'rb') as file:
+            content = file.read()
+        reports.append({
+                'name': GRAPH,
+                'menus': menus,
+                'path': path,
+                'file': os.path.basename(path),
+                'size': len(content),
+                'png': content.startswith(PNG),
+                })
+        shown.append('%s: %s, %s bytes' % (
+                current[0], os.path.basename(path), len(content)))
+    if len(opened) == count:
+        errors.append('%s: the client opened no file' % current[0])
+    page.sig_close()
+    flush()
 
 
 def main():
