@@ -83,8 +83,11 @@ class ScenarioGraph(Report):
         activity_fields = Activity.fields_get([
                 'on', 'action', 'delay', 'record_count',
                 'email_sent', 'email_opened', 'email_clicked'])
-        held_out_string = RecordActivity.fields_get(
-            ['held_out'])['held_out']['string']
+        record_activity_fields = RecordActivity.fields_get(
+            ['held_out', 'state'])
+        held_out_string = record_activity_fields['held_out']['string']
+        failed_string = dict(
+            record_activity_fields['state']['selection'])['failed']
         selections = {
             n: dict(activity_fields[n]['selection']) for n in ['on', 'action']}
 
@@ -109,12 +112,12 @@ class ScenarioGraph(Report):
         # Read the figures of all the activities at once
         activities = Activity.browse([i for i, _, _ in tree])
         holdout = {s.id for s in scenarios if s.holdout_ratio}
-        held_out = {}
-        if holdout:
-            record_activity = RecordActivity.__table__()
-            held_out = sums(
-                record_activity, record_activity.activity, activities,
-                {'held_out': flag(record_activity.held_out)})['held_out']
+        record_activity = RecordActivity.__table__()
+        counts = sums(
+            record_activity, record_activity.activity, activities, {
+                'held_out': flag(record_activity.held_out),
+                'failed': flag(record_activity.state == 'failed'),
+                })
 
         for scenario in scenarios:
             graph.add_node(pydot.Node(
@@ -145,7 +148,11 @@ class ScenarioGraph(Report):
                         getattr(activity, name)))
             if scenario.id in holdout:
                 lines.append(figure(
-                        held_out_string, held_out.get(activity.id, 0)))
+                        held_out_string, counts['held_out'][activity.id]))
+            # The failures to fix, only where there are some
+            if counts['failed'][activity.id]:
+                lines.append(figure(
+                        failed_string, counts['failed'][activity.id]))
             node = '"activity-%s"' % activity.id
             graph.add_node(pydot.Node(
                     node, shape='box', style='rounded', label=quote(lines)))

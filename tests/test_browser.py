@@ -518,6 +518,8 @@ class BrowserTestCase(unittest.TestCase):
         self.assertIn("E-Mails Opened: %s" % len(PARTIES), labels['Welcome'])
         self.assertIn(sent, labels['Follow-up'])
         self.assertIn("E-Mails Sent: 0", labels['Broken'])
+        self.assertIn("Failed: %s" % len(PARTIES), labels['Broken'])
+        self.assertNotIn("Failed", labels['Welcome'])
 
         # Test E-Mail: the preview for Alice, sent to her
         self.assertEqual(

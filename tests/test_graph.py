@@ -194,6 +194,23 @@ class GraphTestCase(ModuleDatabaseTestCase):
         self.assertIn("Held Out: %s" % held_out, activities[email.id])
 
     @with_transaction()
+    def test_failed(self):
+        "The activities whose e-mails failed show how many, the others not"
+        create_party("John", 'john@example.com')
+        create_party("Jane", 'jane@example.com')
+        scenario, email, _ = self.scenario()
+        broken = create_activity(
+            scenario, name="Broken", action='send_email',
+            email_template='<p>${record.no_such_field}</p>')
+        run(scenario)
+
+        activities = labels(self.graph(scenario), 'activity')
+
+        self.assertIn("Failed: 2", activities[broken.id])
+        self.assertIn("Records: 0", activities[broken.id])
+        self.assertNotIn("Failed", activities[email.id])
+
+    @with_transaction()
     def test_right_to_left(self):
         "The graph goes from right to left in the languages written so"
         scenario, _, _ = self.scenario()
