@@ -102,6 +102,36 @@ FOLLOW_TEMPLATE = """\
 </html>
 """
 
+# The same e-mails written in MJML (--mjml), converted by mrml
+MJML_TEMPLATE = """\
+<mjml>
+<mj-body>
+<mj-section>
+<mj-column>
+<mj-text>Dear ${record.name},</mj-text>
+<mj-text>Discover <a href="https://www.tryton.org/">Tryton</a> and read
+<a href="https://docs.tryton.org/">its documentation</a>.</mj-text>
+<mj-button href="https://www.tryton.org/">Tryton</mj-button>
+<mj-text><a href="unsubscribe">Unsubscribe</a></mj-text>
+</mj-column>
+</mj-section>
+</mj-body>
+</mjml>
+"""
+MJML_FOLLOW_TEMPLATE = """\
+<mjml>
+<mj-body>
+<mj-section>
+<mj-column>
+<mj-text>Thank you for reading us, ${record.name}.</mj-text>
+<mj-button href="https://docs.tryton.org/">Documentation</mj-button>
+<mj-text><a href="unsubscribe">Unsubscribe</a></mj-text>
+</mj-column>
+</mj-section>
+</mj-body>
+</mjml>
+"""
+
 logger = logging.getLogger('bench')
 
 
@@ -282,6 +312,8 @@ def parse_args(args=None):
         "[queue] worker on, the cron only queueing them (PostgreSQL only; "
         "default: %(default)s, the batches run after the commit of the "
         "cron in this process)")
+    parser.add_argument('--mjml', action='store_true',
+        help="write the e-mails of the scenario in MJML (needs mrml)")
     parser.add_argument('--explain', action='store_true',
         help="after the phases, print the EXPLAIN ANALYZE plans of the hot "
         "queries, before and after an ANALYZE of their tables, and tell "
@@ -445,6 +477,9 @@ class Bench:
         Scenario = pool.get('marketing.automation.scenario')
         Activity = pool.get('marketing.automation.activity')
         batch = 1000
+        template, follow_template = TEMPLATE, FOLLOW_TEMPLATE
+        if self.options.mjml:
+            template, follow_template = MJML_TEMPLATE, MJML_FOLLOW_TEMPLATE
         with Transaction().start(self.name, 0) as transaction:
             for start in range(0, self.n, batch):
                 Party.create([{
@@ -460,7 +495,7 @@ class Bench:
             scenario.save()
             root = Activity(
                 name="Welcome", parent=scenario, action='send_email',
-                email_title=TITLE, email_template=TEMPLATE)
+                email_title=TITLE, email_template=template)
             root.save()
             Activity.save([
                     Activity(
@@ -468,14 +503,14 @@ class Bench:
                         event='email_opened', negative=False,
                         action='send_email',
                         email_title=FOLLOW_TITLE,
-                        email_template=FOLLOW_TEMPLATE),
+                        email_template=follow_template),
                     Activity(
                         name="Remind", parent=root,
                         event='email_clicked', negative=True,
                         delay=datetime.timedelta(days=2),
                         action='send_email',
                         email_title='Still there ${record.name}?',
-                        email_template=TEMPLATE),
+                        email_template=template),
                     ])
             Scenario.run([scenario])
             self.scenario_id = scenario.id
@@ -1014,11 +1049,12 @@ class Bench:
                 self.n, self.backend, module['commit'], module['digest'],
                 ' + modified ' + ', '.join(module['modified'])
                 if module['modified'] else ''))
-        print("SMTP latency %s ms, %s, SMTP connections: %s" % (
+        print("SMTP latency %s ms, %s, SMTP connections: %s%s" % (
                 self.options.smtp_latency,
                 '%s trytond-worker processes' % self.options.workers
                 if self.options.workers else 'batches run by this process',
-                self.options.smtp_connections or "the module's default"))
+                self.options.smtp_connections or "the module's default",
+                ', e-mails in MJML' if self.options.mjml else ''))
         header = ('phase', 'records', 'seconds', 'records/s', 'cpu s',
             'cpu ms/record', 'queries', 'queries/record', 'peak RSS MB',
             '+MB', 'workers MB')
@@ -1071,6 +1107,7 @@ class Bench:
             'smtp_latency_ms': self.options.smtp_latency,
             'smtp_connections': self.options.smtp_connections,
             'workers': self.options.workers,
+            'mjml': self.options.mjml,
             'phases': {p['phase']: {
                     'seconds': round(p['seconds'], 4),
                     'cpu_seconds': round(p['cpu_seconds'], 4),
