@@ -185,6 +185,20 @@ class MJMLRenderTestCase(unittest.TestCase):
                 self.assertIn(expected, html)
                 self.assertNotIn("url('https://t.example.net", html)
 
+    def test_values_in_font_href(self):
+        "A value written as the href of mj-font stays one URL in @import"
+        url = 'https://fonts.example.com/css?f=A);} p{background:url(x)'
+        _, html, _ = render.render(
+            render.title_template("Title"), render.body_template(
+                '<mjml><mj-head><mj-font name="A" href="${url}"/></mj-head>'
+                '<mj-body><mj-section><mj-column>'
+                '<mj-text font-family="A">Hi</mj-text>'
+                '</mj-column></mj-section></mj-body></mjml>'),
+            {'url': url}, convert, unsubscribe, IMAGE_URL)
+        self.assertIn(
+            '@import url(https://fonts.example.com/css?f=A%29%3B%7D%20'
+            'p%7Bbackground:url%28x%29);', html)
+
     def test_attrs_no_css(self):
         "py:attrs may set the HTML attributes of MJML, not those of CSS"
         _, html, _ = render_mjml(
