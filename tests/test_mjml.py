@@ -227,6 +227,22 @@ class MJMLRenderTestCase(unittest.TestCase):
                 '<mj-image py:if="url" src="${url}"/>'))
         self.assertTrue(template.mjml)
 
+    def test_alternatives_checked_together(self):
+        """The check on save keeps all the branches of the directives, which
+        mrml accepts side by side"""
+        template = render.body_template(
+            '<mjml %s>'
+            '<mj-head py:if="short"><mj-title>A</mj-title></mj-head>'
+            '<mj-head py:if="not short"><mj-title>B</mj-title></mj-head>'
+            '<mj-body py:if="short"><mj-text>A</mj-text></mj-body>'
+            '<mj-body py:if="not short"><mj-text>B</mj-text></mj-body>'
+            '</mjml>' % NAMESPACE)
+        _, html, _ = render.render(
+            render.title_template("Title"), template, {'short': False},
+            convert, unsubscribe, IMAGE_URL)
+        self.assertIn('<title>B</title>', html)
+        self.assertNotIn('>A<', html)
+
     def test_include_refused(self):
         """mj-include reads no file of the server: refused on save with its
         line, which mrml tells"""
