@@ -605,12 +605,20 @@ def _fallback(data, message_id, tokens, max_recipients):
     return reports[:max_recipients]
 
 
+# The sender given to flufl.bounce for the messages without one
+UNKNOWN_SENDER = 'unknown@invalid'
+
+
 def _fallback_message(data):
     """Return the message of the first FALLBACK_SIZE bytes of data with
     their lines cut at LINE_SIZE, also those of the encoded text parts,
     as flufl.bounce reads it"""
     data = b''.join(map(_cut_line, data.splitlines(True)))[:FALLBACK_SIZE]
     msg = BytesParser(policy=compat32).parsebytes(data)
+    if not getaddresses([str(msg.get('From', ''))]):
+        # Some detectors fail and log their traceback without a sender
+        del msg['From']
+        msg['From'] = UNKNOWN_SENDER
     for part in _all_parts(msg):
         if part.get_content_maintype() != 'text' or part.is_multipart():
             continue

@@ -827,6 +827,13 @@ class FallbackTestCase(unittest.TestCase):
         self.assertEqual(bounce.read(AUTOREPLY), [])
 
     @unittest.skipUnless(bounce.has_fallback(), "flufl.bounce not installed")
+    def test_no_sender(self):
+        "A message without sender is read without error in the log"
+        with self.assertNoLogs('flufl.bounce', 'ERROR'):
+            self.assertEqual(bounce.read(
+                    AUTOREPLY.replace('From:', 'X-From:')), [])
+
+    @unittest.skipUnless(bounce.has_fallback(), "flufl.bounce not installed")
     def test_fallback_fails(self):
         "What flufl.bounce fails on is unread"
         with patch.object(bounce.flufl_bounce, 'all_failures',
