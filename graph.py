@@ -2,6 +2,7 @@
 # this repository contains the full copyright notices and license terms.
 "The graph of the activities of the scenarios, drawn by Graphviz"
 import shutil
+import textwrap
 
 from trytond.i18n import gettext
 from trytond.model import fields
@@ -11,6 +12,16 @@ from trytond.transaction import Transaction, check_access
 
 from .common import flag, sums
 from .exceptions import GraphError
+
+
+# The characters of a line of a name in a box: longer names are wrapped, so
+# that the boxes of a large scenario stay narrow
+NAME_WIDTH = 30
+
+
+def wrap(name):
+    "Return the lines of the name wrapped at NAME_WIDTH"
+    return textwrap.wrap(name, NAME_WIDTH, break_on_hyphens=False) or ['']
 
 
 def quote(lines):
@@ -123,14 +134,14 @@ class ScenarioGraph(Report):
             graph.add_node(pydot.Node(
                     '"scenario-%s"' % scenario.id, shape='box',
                     style='bold', label=quote([
-                            scenario.rec_name,
+                            *wrap(scenario.rec_name),
                             figure(
                                 scenario_fields['record_count']['string'],
                                 scenario.record_count),
                             ])))
 
         for activity, (_, tail, scenario) in zip(activities, tree):
-            lines = [activity.name]
+            lines = wrap(activity.name)
             if activity.action:
                 lines.append(figure(
                         activity_fields['action']['string'],

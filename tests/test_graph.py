@@ -226,6 +226,21 @@ class GraphTestCase(ModuleDatabaseTestCase):
         root, = labels(graph, 'scenario').values()
         self.assertIn('Say \\"Hi\\" \\\\o/', root)
 
+    @with_transaction()
+    def test_long_names(self):
+        "The long names are wrapped so that the boxes stay narrow"
+        name = "Reminder to those who did not open the spring announcement"
+        scenario = create_scenario(name="Spring " * 10)
+        activity = create_activity(scenario, name=name)
+
+        graph = self.graph(scenario)
+
+        lines = labels(graph, 'activity')[activity.id].split('\\n')
+        self.assertEqual(' '.join(lines[:2]), name)
+        self.assertLessEqual(max(map(len, lines)), 30)
+        root, = labels(graph, 'scenario').values()
+        self.assertLessEqual(max(map(len, root.split('\\n'))), 30)
+
     @needs_dot
     @with_transaction()
     def test_report(self):
