@@ -329,10 +329,10 @@ MJML_PREFIX = 'mj-'
 # The attributes of the elements of MJML that mrml writes in HTML
 # attributes: it writes the others in CSS declarations
 MJML_HTML_ATTRIBUTES = {
-    'alt', 'css-class', 'dir', 'href', 'icon-unwrapped-alt',
+    'alt', 'base-url', 'css-class', 'dir', 'href', 'icon-unwrapped-alt',
     'icon-unwrapped-url', 'icon-wrapped-alt', 'icon-wrapped-url', 'lang',
-    'mj-class', 'name', 'owa', 'path', 'rel', 'sizes', 'src', 'srcset',
-    'target', 'thumbnails-src', 'title', 'usemap'}
+    'left-icon', 'mj-class', 'name', 'owa', 'path', 'rel', 'right-icon',
+    'sizes', 'src', 'srcset', 'target', 'thumbnails-src', 'title', 'usemap'}
 
 
 def _css_value(value):

@@ -166,6 +166,22 @@ class MJMLRenderTestCase(unittest.TestCase):
         self.assertIn('color:red\\3b background\\3a url\\28 ', style)
         self.assertIn("font-family:\\27 Open Sans\\27 , serif", style)
 
+    def test_values_in_html_attributes(self):
+        "The values in the attributes that mrml writes in HTML are kept"
+        _, html, _ = render_mjml(
+            '<mj-navbar base-url="${shop}">'
+            '<mj-navbar-link href="/spring">Spring</mj-navbar-link>'
+            '</mj-navbar>'
+            '<mj-image src="${image}" alt="${name}"/>',
+            {'shop': 'https://shop.example.com', 'name': "Spring's",
+                'image': 'https://img.example.com/a.png?w=1&h=2'})
+        self.assertIn(
+            'href="https://short.example.com/'
+            '?to=https://shop.example.com/spring"', html)
+        self.assertIn(
+            'src="https://img.example.com/a.png?w=1&amp;h=2"', html)
+        self.assertIn('alt="Spring\'s"', html)
+
     def test_values_in_background_url(self):
         "A value written as background-url stays one URL"
         for url, expected in [
