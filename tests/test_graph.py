@@ -219,6 +219,22 @@ class GraphTestCase(ModuleDatabaseTestCase):
         self.assertEqual(graph.get('rankdir'), 'RL')
 
     @with_transaction()
+    def test_language(self):
+        "The labels are in the language of the user"
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        french, = Lang.search([('code', '=', 'fr')])
+        Lang.load_translations([french])
+        scenario, email, reminder = self.scenario()
+        with Transaction().set_context(language='fr'):
+            activities = labels(self.graph(scenario), 'activity')
+            edges = edge_labels(self.graph(scenario))
+        self.assertIn("Action : Envoyer un e-mail", activities[email.id])
+        self.assertIn("E-mails envoyés : 0", activities[email.id])
+        self.assertEqual(
+            edges['activity-%s' % reminder.id], "E-mail non ouvert")
+
+    @with_transaction()
     def test_quote(self):
         "The names are quoted in the labels"
         scenario = create_scenario(name='Say "Hi" \\o/')
