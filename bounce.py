@@ -615,7 +615,7 @@ def _fallback_message(data):
     as flufl.bounce reads it"""
     data = b''.join(map(_cut_line, data.splitlines(True)))[:FALLBACK_SIZE]
     msg = BytesParser(policy=compat32).parsebytes(data)
-    if not getaddresses([str(msg.get('From', ''))]):
+    if not _addresses([str(msg.get('From', ''))]):
         # Some detectors fail and log their traceback without a sender
         del msg['From']
         msg['From'] = UNKNOWN_SENDER
