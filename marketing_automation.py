@@ -553,18 +553,14 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
         RecordActivity = pool.get('marketing.automation.record.activity')
         record = Record.__table__()
         record_activity = RecordActivity.__table__()
-        sent = record_activity.email_sent
-        bounced = record_activity.email_bounced
+        figures = RecordActivity.email_figures(record_activity)
         result = sums(
             record_activity.join(
                 record, condition=record_activity.record == record.id),
             record.scenario, scenarios, {
-                'email_sent': flag(sent),
-                'email_tried': flag(sent | bounced),
-                'email_bounced': flag(bounced),
-                'email_complained': flag(
-                    sent & record_activity.email_complained),
-                })
+                n: flag(figures[n]) for n in [
+                    'email_sent', 'email_tried', 'email_bounced',
+                    'email_complained']})
         for name, numerator, denominator in [
                 ('email_bounce_rate', 'email_bounced', 'email_tried'),
                 ('email_complaint_rate', 'email_complained', 'email_sent'),
@@ -1028,24 +1024,16 @@ class Activity(mixin.TypedTextMixin, ModelSQL, ModelView):
         pool = Pool()
         RecordActivity = pool.get('marketing.automation.record.activity')
         record_activity = RecordActivity.__table__()
-        sent = record_activity.email_sent
         counts = sums(
             record_activity, record_activity.activity, activities, {
-                'sent': flag(sent),
-                'opened': flag(sent & RecordActivity.email_event(
-                        record_activity, 'email_opened')),
-                'clicked': flag(sent & RecordActivity.email_event(
-                        record_activity, 'email_clicked')),
-                'bounced': flag(record_activity.email_bounced),
-                'complained': flag(sent & record_activity.email_complained),
-                'tried': flag(sent | record_activity.email_bounced),
-                })
+                n: flag(c) for n, c in RecordActivity.email_figures(
+                    record_activity).items()})
         ratios = {
-            'email_open_rate': ('opened', 'sent'),
-            'email_click_rate': ('clicked', 'sent'),
-            'email_click_through_rate': ('clicked', 'opened'),
-            'email_bounce_rate': ('bounced', 'tried'),
-            'email_complaint_rate': ('complained', 'sent'),
+            'email_open_rate': ('email_opened', 'email_sent'),
+            'email_click_rate': ('email_clicked', 'email_sent'),
+            'email_click_through_rate': ('email_clicked', 'email_opened'),
+            'email_bounce_rate': ('email_bounced', 'email_tried'),
+            'email_complaint_rate': ('email_complained', 'email_sent'),
             }
         return {
             n: {a.id: rate(
@@ -2196,6 +2184,23 @@ class RecordActivity(mixin.InsertMixin, Workflow, ModelSQL, ModelView):
                 'marketing_automation_machine_events', True):
             condition &= ~Column(table, event + '_machine')
         return condition
+
+    @classmethod
+    def email_figures(cls, table):
+        """Return the SQL conditions of the figures of the e-mails of the
+        record activities of table by name: only the e-mails accepted by the
+        SMTP server count, and with them those that it refused for good
+        among the e-mails tried, whose bounces the bounce rate counts"""
+        sent = table.email_sent
+        bounced = table.email_bounced
+        return {
+            'email_sent': sent,
+            'email_opened': sent & cls.email_event(table, 'email_opened'),
+            'email_clicked': sent & cls.email_event(table, 'email_clicked'),
+            'email_bounced': bounced,
+            'email_complained': sent & table.email_complained,
+            'email_tried': sent | bounced,
+            }
 
     @classmethod
     def _due_query(cls, now):

@@ -456,6 +456,7 @@ class ScenarioMixin:
         email_record = Record.__table__()
         record_activity = RecordActivity.__table__()
         zero = Literal(0)
+        figures = RecordActivity.email_figures(record_activity)
 
         # The ids of both parts are made distinct
         records = record.select(
@@ -468,17 +469,10 @@ class ScenarioMixin:
             flag(record.goal_reached_at != Null).as_('record_count_goal'),
             flag(record.control & (record.goal_reached_at != Null)).as_(
                 'record_count_goal_control'),
-            zero.as_('email_sent'),
-            zero.as_('email_opened'),
-            zero.as_('email_clicked'),
-            zero.as_('email_bounced'),
-            zero.as_('email_complained'),
-            zero.as_('email_tried'),
+            *(zero.as_(n) for n in figures),
             where=where_at(record.create_date)
             & where_scenario(record.scenario))
         at = cls._record_activity_at(record_activity)
-        opened = RecordActivity.email_event(record_activity, 'email_opened')
-        clicked = RecordActivity.email_event(record_activity, 'email_clicked')
         emails = (record_activity
             .join(email_record,
                 condition=record_activity.record == email_record.id)
@@ -491,17 +485,10 @@ class ScenarioMixin:
                 zero.as_('record_count_control'),
                 zero.as_('record_count_goal'),
                 zero.as_('record_count_goal_control'),
-                flag(record_activity.email_sent).as_('email_sent'),
-                flag(opened).as_('email_opened'),
-                flag(clicked).as_('email_clicked'),
-                flag(record_activity.email_bounced).as_('email_bounced'),
-                flag(record_activity.email_complained).as_(
-                    'email_complained'),
-                Literal(1).as_('email_tried'),
-                # Only the e-mails accepted by the SMTP server count, and
-                # those it refused for good for the bounce rate
-                where=(record_activity.email_sent
-                    | record_activity.email_bounced)
+                *(flag(c).as_(n) for n, c in figures.items()),
+                # The e-mails accepted by the SMTP server, and those it
+                # refused for good for the bounce rate
+                where=figures['email_tried']
                 & where_at(at)
                 & where_scenario(email_record.scenario)))
         return Union(records, emails, all_=True)
@@ -594,9 +581,7 @@ class ActivityMixin:
         record_activity = RecordActivity.__table__()
 
         at = cls._record_activity_at(record_activity)
-        opened = RecordActivity.email_event(record_activity, 'email_opened')
-        clicked = RecordActivity.email_event(record_activity, 'email_clicked')
-        sent = record_activity.email_sent
+        figures = RecordActivity.email_figures(record_activity)
         return (record_activity
             .join(record, condition=record_activity.record == record.id)
             .select(
@@ -611,15 +596,7 @@ class ActivityMixin:
                     'record_count_failed'),
                 flag(record_activity.state == 'cancelled').as_(
                     'record_count_cancelled'),
-                flag(sent).as_('email_sent'),
-                # Only the e-mails accepted by the SMTP server count
-                flag(sent & opened).as_('email_opened'),
-                flag(sent & clicked).as_('email_clicked'),
-                flag(record_activity.email_bounced).as_('email_bounced'),
-                flag(sent & record_activity.email_complained).as_(
-                    'email_complained'),
-                flag(sent | record_activity.email_bounced).as_(
-                    'email_tried'),
+                *(flag(c).as_(n) for n, c in figures.items()),
                 where=(record_activity.state != 'waiting')
                 & where_at(at)
                 & where_scenario(record.scenario)))
