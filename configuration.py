@@ -109,10 +109,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         record_activity = RecordActivity.__table__()
         scenario = Scenario.__table__()
         sent = defaultdict(list)
+        references = Union(*(
+                pool.get(model).marketing_party_query()
+                for model in Scenario._get_models()), all_=True)
         for sub_parties in grouped_slice(list(parties), in_max()):
-            references = Union(*(
-                    pool.get(model).marketing_party_query()
-                    for model in Scenario._get_models()), all_=True)
             query = (references
                 .join(record, condition=record.record == references.reference)
                 .join(record_activity,

@@ -583,15 +583,16 @@ class Scenario(mixin.TypedTextMixin, Workflow, ModelSQL, ModelView):
         figures = cls.get_email_figures(scenarios, [
                 'email_tried', 'email_bounced', 'email_sent',
                 'email_complained'])
+        limits = [
+            (name, denominator,
+                config.getfloat('marketing', limit[0], default=limit[1]),
+                config.getint('marketing', minimum[0], default=minimum[1]))
+            for name, denominator, limit, minimum in REPUTATION_LIMITS]
         stopped = {}
         for scenario in scenarios:
-            for name, denominator, limit, minimum in REPUTATION_LIMITS:
+            for name, denominator, limit, minimum in limits:
                 count = figures[name][scenario.id]
                 sent = figures[denominator][scenario.id]
-                limit = config.getfloat(
-                    'marketing', limit[0], default=limit[1])
-                minimum = config.getint(
-                    'marketing', minimum[0], default=minimum[1])
                 if sent >= minimum and count > limit * sent:
                     stopped[scenario] = gettext(
                         'marketing_automation.msg_scenario_stopped_' + name,
